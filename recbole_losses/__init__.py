@@ -1,0 +1,29 @@
+"""recbole-losses: modern ranking losses for RecBole, on any embedding backbone.
+
+``recbole_losses.LOSSES`` / ``build_loss`` give the losses alone (score tensors in, a scalar out);
+``recbole_losses.run`` trains a RecBole model with one; ``Config`` is RecBole's configurator with
+the plugin's names and defaults. Importing the package applies :mod:`recbole_losses.compat`.
+"""
+
+from . import compat
+
+compat.apply_all()
+
+from .config import Config  # noqa: E402
+from .losses import LOSSES, RankingLoss, available_losses, build_loss, register_loss  # noqa: E402
+from .models import available_models, resolve_model  # noqa: E402
+from .quick_start import run  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LOSSES",
+    "Config",
+    "RankingLoss",
+    "available_losses",
+    "available_models",
+    "build_loss",
+    "register_loss",
+    "resolve_model",
+    "run",
+]

@@ -1,0 +1,65 @@
+r"""Compatibility layer: RecBole 1.2.1 on today's stack (NumPy 2, SciPy >= 1.13, torch >= 2.6).
+
+RecBole 1.2.1 is the last release and master carries no fixes. Each function below repairs one
+breakage, names the RecBole file it fixes, and is applied once when ``recbole_losses`` is imported.
+Nothing here edits RecBole's files.
+
+- :func:`patch_numpy_aliases`: ``recbole/config/configurator.py`` ``compatibility_settings`` reads
+  ``np.float_``, ``np.complex_`` and ``np.unicode_``, which NumPy 2 removed, so every ``Config()``
+  raised ``AttributeError``. We restore the three aliases where they are missing.
+- :func:`patch_dok_update`: ``recbole/model/general_recommender/{lightgcn,ngcf,...}.py`` build the
+  adjacency with ``dok_matrix._update``, removed in SciPy 1.13, so LightGCN/NGCF failed at
+  construction. We restore ``_update`` as "add these entries" on the matrix's own dict.
+- :func:`load_checkpoint`: ``recbole/trainer/trainer.py`` calls ``torch.load`` without
+  ``weights_only``; torch >= 2.6 defaults it to True and RecBole's checkpoints (a pickled ``Config``)
+  fail to load. Our ``Trainer`` loads its *own* checkpoints through this function.
+- ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
+  import it (see ``recbole_losses.quick_start``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+__all__ = ["apply_all", "load_checkpoint", "patch_dok_update", "patch_numpy_aliases"]
+
+_NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
+
+
+def patch_numpy_aliases() -> list[str]:
+    """Re-create the NumPy 1.x aliases RecBole's ``Config`` reads; returns the names added."""
+    added = []
+    for old, new in _NUMPY_ALIASES.items():
+        if old not in np.__dict__:
+            setattr(np, old, getattr(np, new))
+            added.append(old)
+    return added
+
+
+def _dok_update(self, mapping):
+    # SciPy < 1.13 semantics: set the given (row, col) -> value entries without checks.
+    self._dict.update(mapping)
+
+
+def patch_dok_update() -> bool:
+    """Give ``scipy.sparse.dok_matrix`` back its ``_update`` method; True if it was missing."""
+    if hasattr(sp.dok_matrix, "_update"):
+        return False
+    sp.dok_matrix._update = _dok_update
+    return True
+
+
+def load_checkpoint(path, map_location=None) -> dict:
+    """Load a checkpoint written by RecBole's ``Trainer._save_checkpoint`` (a pickled dict).
+
+    Only for files this library's trainer wrote itself: they hold a pickled ``Config``, which
+    torch's ``weights_only`` loader cannot read, so the full unpickler is used on purpose.
+    """
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def apply_all() -> None:
+    patch_numpy_aliases()
+    patch_dok_update()

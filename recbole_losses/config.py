@@ -1,0 +1,107 @@
+r"""``Config``: RecBole's configurator with the plugin's names and YAML defaults.
+
+Layers, lowest to highest: RecBole's own defaults (overall, model, dataset YAMLs) <
+``properties/overall.yaml`` < ``properties/model/<Model>.yaml`` < ``properties/loss/<Loss>.yaml`` <
+``properties/dataset/<dataset>.yaml`` < ``config_file_list`` < ``config_dict`` < command line.
+The plugin's YAMLs join RecBole's *internal* layer, so every user setting wins over them.
+
+Unlike RecBole's, this ``Config`` reads the command line only from ``cmd_args`` (the CLI passes
+its ``--key=value`` arguments), never from ``sys.argv``: the Python API stays deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import compat
+
+compat.apply_all()
+
+from recbole.config import Config as RecBoleConfig  # noqa: E402
+
+from .data.sampler import DISTRIBUTIONS  # noqa: E402
+from .losses import LOSSES, SCORE_FUNCTIONS, canonical_loss_name, get_loss_class  # noqa: E402
+from .models import resolve_model  # noqa: E402
+
+
+def properties_dir() -> Path:
+    """The YAML defaults: shipped inside the package (``recbole_losses/properties``) by a normal
+    install, or the repository's top-level ``properties/`` when run from a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "properties", here.parent / "properties"):
+        if (candidate / "overall.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"recbole_losses: properties/overall.yaml not found next to {here}")
+
+
+class Config(RecBoleConfig):
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=None):
+        self._cmd_args = list(cmd_args or [])
+        super().__init__(model, dataset, config_file_list, config_dict)
+        validate(self)
+
+    def _load_cmd_line(self):
+        parsed = {}
+        for arg in self._cmd_args:
+            if not arg.startswith("--") or "=" not in arg:
+                raise ValueError(f"command-line argument {arg!r} is not of the form --key=value")
+            key, value = arg[2:].split("=", 1)
+            parsed[key] = value
+        return self._convert_config_dict(parsed)
+
+    def _get_model_and_dataset(self, model, dataset):
+        loss = self.external_config_dict.get("loss")
+        if loss is not None:
+            loss = self.external_config_dict["loss"] = canonical_loss_name(loss)
+        if model is None:
+            model = self.external_config_dict.get("model")
+        if model is None:
+            raise ValueError("no model given: pass --model=NAME, model=..., or 'model:' in a config file")
+        return super()._get_model_and_dataset(resolve_model(model, loss), dataset)
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        root = properties_dir()
+        loss = self.external_config_dict.get("loss")
+        layers = [root / "overall.yaml", root / "model" / f"{model}.yaml"]
+        if loss is not None:
+            layers.append(root / "loss" / f"{loss}.yaml")
+        dataset_file = root / "dataset" / f"{dataset}.yaml"
+        for path in [*layers, dataset_file]:
+            if path.is_file():
+                values = self._update_internal_config_dict(str(path)) or {}
+                if path == dataset_file:
+                    self.parameters["Dataset"] += [k for k in values if k not in self.parameters["Dataset"]]
+
+    def _set_train_neg_sample_args(self):
+        if self.final_config_dict.get("loss") is not None:
+            # The sampled batch mode draws [B, N] negatives itself; RecBole's pairwise sampler
+            # (which repeats every row N times) is switched off.
+            self.final_config_dict["train_neg_sample_args"] = None
+        super()._set_train_neg_sample_args()
+
+
+def validate(config) -> None:
+    """Errors, before any data is loaded, for misspelled loss keys and invalid settings."""
+    for key in config.final_config_dict:
+        for cls in LOSSES.values():
+            if key.startswith(cls.prefix) and key not in cls.config_keys():
+                valid = ", ".join(cls.config_keys()) or "(none)"
+                raise ValueError(f"unknown config key {key!r} for loss {cls.name}; valid {cls.name} keys: {valid}")
+    if config["loss"] is None:
+        return
+    for key in ("neg_num", "pos_num"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+    if config["score"] is not None and config["score"] not in SCORE_FUNCTIONS:
+        raise ValueError(f"score must be one of {list(SCORE_FUNCTIONS)} or None, got {config['score']!r}")
+    if config["neg_distribution"] not in DISTRIBUTIONS:
+        raise ValueError(
+            f"neg_distribution must be one of {list(DISTRIBUTIONS)}, got {config['neg_distribution']!r}"
+        )
+    get_loss_class(config["loss"]).from_config(config)
+
+
+__all__ = ["Config", "properties_dir", "validate"]

@@ -1,0 +1,61 @@
+r"""The sampled batch mode on RecBole's own data pipeline.
+
+:class:`SampledTrainDataLoader` is RecBole's ``TrainDataLoader`` with its pairwise sampler off
+(so ``train_batch_size`` counts positive rows B) and a vectorised ``collate_fn`` that adds
+``neg_item_id`` [B, N] and ``sampled_pos_item_id`` [B, M] from :class:`TrainingItemSampler`.
+:func:`data_preparation` is RecBole's split and samplers unchanged, with this loader for training
+when a loss is set; validation and test loaders are RecBole's (full-sort, history masked).
+"""
+
+from __future__ import annotations
+
+from recbole.data import data_preparation as recbole_data_preparation
+from recbole.data.interaction import Interaction
+from recbole.data.utils import create_samplers, get_dataloader
+from recbole.data.dataloader import TrainDataLoader
+
+from ..models.composed import SAMPLED_POS_ITEM_ID
+from .sampler import TrainingItemSampler
+
+
+class SampledTrainDataLoader(TrainDataLoader):
+    def __init__(self, config, dataset, sampler, shuffle=False):
+        self.neg_num, self.pos_num = config["neg_num"], config["pos_num"]
+        self.item_sampler = TrainingItemSampler(
+            dataset.inter_feat[dataset.uid_field],
+            dataset.inter_feat[dataset.iid_field],
+            n_users=dataset.user_num,
+            n_items=dataset.item_num,
+            distribution=config["neg_distribution"],
+            alpha=config["neg_alpha"],
+        )
+        self.neg_item_field = config["NEG_PREFIX"] + dataset.iid_field
+        super().__init__(config, dataset, sampler, shuffle=shuffle)
+
+    def collate_fn(self, index):
+        data = super().collate_fn(index)
+        users = data[self.uid_field]
+        data.update(
+            Interaction(
+                {
+                    self.neg_item_field: self.item_sampler.negatives(users, self.neg_num),
+                    SAMPLED_POS_ITEM_ID: self.item_sampler.positives(users, self.pos_num),
+                }
+            )
+        )
+        return data
+
+
+def data_preparation(config, dataset):
+    """RecBole's ``data_preparation``, with the sampled batch mode when ``config['loss']`` is set."""
+    if config["loss"] is None:
+        return recbole_data_preparation(config, dataset)
+    train_set, valid_set, test_set = built = dataset.build()
+    _, valid_sampler, test_sampler = create_samplers(config, dataset, built)
+    train_data = SampledTrainDataLoader(config, train_set, None, shuffle=config["shuffle"])
+    valid_data = get_dataloader(config, "valid")(config, valid_set, valid_sampler, shuffle=False)
+    test_data = get_dataloader(config, "test")(config, test_set, test_sampler, shuffle=False)
+    return train_data, valid_data, test_data
+
+
+__all__ = ["SampledTrainDataLoader", "data_preparation"]

@@ -1,0 +1,124 @@
+"""The base class every loss derives from: the call contract, shape checks, construction from a
+RecBole-style flat config, and the hook through which a loss learns dataset statistics."""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+SCORE_FUNCTIONS = ("dot", "cos", "half_cos")
+
+
+class RankingLoss(nn.Module):
+    r"""A ranking loss over one positive and N sampled negatives per training row.
+
+    Called as ``loss(pos_score, neg_score, *, sampled_pos_score=None, user=None, pos_item=None,
+    neg_item=None)`` with ``pos_score`` [B], ``neg_score`` [B, N], ``sampled_pos_score`` [B, M]
+    (scores of M items drawn from the row user's training positives) and LongTensor ids; returns
+    the mean of :meth:`row_loss` over the B rows as a 0-dim tensor.
+
+    Subclasses set ``name`` (the registry key), ``prefix`` (of their config keys), ``aliases``,
+    ``default_score`` (``dot``, ``cos`` or ``half_cos``, the score the loss was designed for;
+    the config key ``score`` overrides it) and implement :meth:`row_loss`. Hyperparameters are
+    the keyword arguments of ``__init__``; the config key of ``tau`` is ``prefix + "tau"``.
+    """
+
+    name: ClassVar[str]
+    prefix: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    default_score: ClassVar[str] = "cos"
+
+    def row_loss(
+        self,
+        pos_score: torch.Tensor,
+        neg_score: torch.Tensor,
+        *,
+        sampled_pos_score: torch.Tensor | None = None,
+        user: torch.Tensor | None = None,
+        pos_item: torch.Tensor | None = None,
+        neg_item: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The per-row loss, [B]."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        pos_score: torch.Tensor,
+        neg_score: torch.Tensor,
+        *,
+        sampled_pos_score: torch.Tensor | None = None,
+        user: torch.Tensor | None = None,
+        pos_item: torch.Tensor | None = None,
+        neg_item: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        self._check_shapes(pos_score, neg_score, sampled_pos_score)
+        if pos_score.shape[0] == 0:
+            # An empty batch: a zero that stays connected to the graph, so backward() still works.
+            return pos_score.sum() * 0.0 + neg_score.sum() * 0.0
+        rows = self.row_loss(
+            pos_score,
+            neg_score,
+            sampled_pos_score=sampled_pos_score,
+            user=user,
+            pos_item=pos_item,
+            neg_item=neg_item,
+        )
+        return rows.mean()
+
+    def setup(self, *, n_users: int, n_items: int, item_counts: torch.Tensor) -> None:
+        """Called once by the model with training-split statistics (``item_counts``: [n_items]
+        interaction counts of the training split). Losses with per-user or per-item state size
+        it here; the default does nothing."""
+
+    def hyperparameters(self) -> dict:
+        return {p: getattr(self, p) for p in self.param_names()}
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        params = inspect.signature(cls.__init__).parameters
+        return [p for p in params if p != "self"]
+
+    @classmethod
+    def param_defaults(cls) -> dict:
+        params = inspect.signature(cls.__init__).parameters
+        return {p: v.default for p, v in params.items() if p != "self"}
+
+    @classmethod
+    def config_keys(cls) -> list[str]:
+        return [cls.prefix + p for p in cls.param_names()]
+
+    @classmethod
+    def from_config(cls, config) -> RankingLoss:
+        """Build from a flat config (RecBole ``Config`` or dict) holding ``<prefix><param>`` keys;
+        missing keys take the class defaults. Errors name the config key."""
+        kwargs = {}
+        for param, key in zip(cls.param_names(), cls.config_keys()):
+            value = config[key] if key in config else None
+            if value is not None:
+                kwargs[param] = value
+        try:
+            return cls(**kwargs)
+        except ValueError as err:
+            raise ValueError(f"invalid loss hyperparameter ({cls.prefix}* config keys): {err}") from None
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+
+    def _check_shapes(self, pos, neg, sampled_pos) -> None:
+        if pos.dim() != 1:
+            raise ValueError(f"{self.name}: pos_score must be [B], got shape {tuple(pos.shape)}")
+        if neg.dim() != 2 or neg.shape[0] != pos.shape[0] or neg.shape[1] < 1:
+            raise ValueError(
+                f"{self.name}: neg_score must be [B, N] with B = {pos.shape[0]} and N >= 1, "
+                f"got shape {tuple(neg.shape)}"
+            )
+        if sampled_pos is not None and (
+            sampled_pos.dim() != 2 or sampled_pos.shape[0] != pos.shape[0] or sampled_pos.shape[1] < 1
+        ):
+            raise ValueError(
+                f"{self.name}: sampled_pos_score must be [B, M] with B = {pos.shape[0]} and "
+                f"M >= 1, got shape {tuple(sampled_pos.shape)}"
+            )

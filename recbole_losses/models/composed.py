@@ -1,0 +1,118 @@
+r"""Any backbone × any registered loss, as a RecBole ``GeneralRecommender``.
+
+The composed model owns a RecBole backbone (MF, LightGCN, NGCF, ...) and a loss built from the
+config. In training it reads the sampled batch mode's fields — ``neg_item_id`` [B, N] and
+``sampled_pos_item_id`` [B, M] — scores them with the loss's score function and returns the loss
+(plus ``reg_weight`` · EmbLoss on the ego embeddings of the batch users and positives, when
+``reg_weight`` > 0, as a second logged term). ``predict`` and ``full_sort_predict`` rank by the same
+score function the loss trained.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.model.loss import EmbLoss
+from recbole.utils import InputType
+
+from ..losses import get_loss_class
+from .backbones import BACKBONES, Backbone
+
+SAMPLED_POS_ITEM_ID = "sampled_pos_item_id"
+
+
+def transform_embeddings(user_e: torch.Tensor, item_e: torch.Tensor, score: str):
+    """Map embeddings so that the score is a plain dot product: dot, cos or half_cos."""
+    if score == "dot":
+        return user_e, item_e
+    user_e, item_e = F.normalize(user_e, dim=-1), F.normalize(item_e, dim=-1)
+    return (0.5 * user_e if score == "half_cos" else user_e), item_e
+
+
+def candidate_scores(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Scores [B, K] of ``items`` [B, K] for ``user_e`` [B, d] against ``item_table`` [I, d].
+
+    When the table is small next to the candidates, one [B, I] matrix product and a gather beat
+    gathering a [B, K, d] tensor; both give the same values.
+    """
+    if item_table.shape[0] <= 4 * items.shape[1]:
+        return (user_e @ item_table.T).gather(1, items)
+    return torch.bmm(item_table[items], user_e.unsqueeze(2)).squeeze(2)
+
+
+class LossRecommender(GeneralRecommender):
+    input_type = InputType.PAIRWISE
+    backbone: Backbone  # set by each composed subclass
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.net = self.backbone.recbole_class(config, dataset)
+        self.loss = get_loss_class(config["loss"]).from_config(config)
+        self.score = config["score"] or self.loss.default_score
+        self.reg_weight = float(config["reg_weight"] or 0.0)
+        self.reg_loss = EmbLoss()
+        items = dataset.inter_feat[self.ITEM_ID]
+        self.loss.setup(
+            n_users=self.n_users,
+            n_items=self.n_items,
+            item_counts=torch.bincount(items, minlength=self.n_items),
+        )
+        self.restore_user_e = self.restore_item_e = None
+        self.other_parameter_name = ["restore_user_e", "restore_item_e"]
+
+    def embeddings(self):
+        """All (user, item) embeddings transformed for the score function."""
+        user_e, item_e = self.backbone.embed(self.net)
+        return transform_embeddings(user_e, item_e, self.score)
+
+    def calculate_loss(self, interaction):
+        self.restore_user_e = self.restore_item_e = None
+        user = interaction[self.USER_ID]
+        pos_item = interaction[self.ITEM_ID]
+        neg_item = interaction[self.NEG_ITEM_ID]  # [B, N]
+        sampled_pos = interaction[SAMPLED_POS_ITEM_ID] if SAMPLED_POS_ITEM_ID in interaction else None
+        user_all, item_all = self.backbone.embed(self.net)
+        user_e, item_e = transform_embeddings(user_all[user], item_all, self.score)
+        pos_score = (user_e * item_e[pos_item]).sum(dim=1)  # [B]
+        neg_score = candidate_scores(user_e, item_e, neg_item)  # [B, N]
+        sampled_pos_score = None if sampled_pos is None else candidate_scores(user_e, item_e, sampled_pos)
+        loss = self.loss(
+            pos_score,
+            neg_score,
+            sampled_pos_score=sampled_pos_score,
+            user=user,
+            pos_item=pos_item,
+            neg_item=neg_item,
+        )
+        if self.reg_weight <= 0:
+            return loss
+        ego_user, ego_item = self.backbone.ego(self.net)
+        return loss, self.reg_weight * self.reg_loss(ego_user[user], ego_item[pos_item])
+
+    def predict(self, interaction):
+        user_all, item_all = self.embeddings()
+        user, item = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        return (user_all[user] * item_all[item]).sum(dim=1)
+
+    def full_sort_predict(self, interaction):
+        if self.restore_user_e is None or self.restore_item_e is None:
+            self.restore_user_e, self.restore_item_e = self.embeddings()
+        user = interaction[self.USER_ID]
+        return (self.restore_user_e[user] @ self.restore_item_e.T).view(-1)
+
+
+def _compose(backbone: Backbone) -> type:
+    # A module-level class per backbone, named like the backbone so RecBole's Config loads the
+    # backbone's own YAML defaults and logs/checkpoints carry the familiar name; being importable
+    # as recbole_losses.models.composed.<name>, it pickles inside checkpoints.
+    return type(
+        backbone.name,
+        (LossRecommender,),
+        {"backbone": backbone, "__module__": __name__, "__qualname__": backbone.name,
+         "__doc__": f"{backbone.name} backbone trained with the configured loss."},
+    )
+
+
+COMPOSED: dict[str, type] = {name: _compose(b) for name, b in BACKBONES.items()}
+globals().update(COMPOSED)
