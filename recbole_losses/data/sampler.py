@@ -2,14 +2,17 @@ r"""Vectorised sampling of negatives and positives for the sampled batch mode.
 
 Built once from the training split's (user, item) pairs, on any device:
 
-- negatives, ``uniform``: exact uniform draws from the items the user has *not* interacted with
-  in training, without rejection. With the user's sorted positives p_0 < p_1 < ... and
-  q_k = (p_k − 1) − k the number of free items below p_k, the r-th free item (0-based, items
-  1..n_items−1; 0 is RecBole's padding id) is ``1 + r + #{k : q_k <= r}``: one ``searchsorted``
-  over all rows at once.
-- negatives, ``popularity``: items drawn with probability ∝ (training count)^alpha, training
-  positives rejected and re-drawn (vectorised rounds); entries still colliding after
-  ``max_rounds`` fall back to the exact uniform draw.
+- negatives, ``uniform``: uniform draws from the items the user has *not* interacted with in
+  training (items 1..n_items−1; 0 is RecBole's padding id). Vectorised rejection: draw from all
+  items, re-draw only the entries that hit a training positive, for up to ``max_rounds`` rounds;
+  membership is one lookup in a packed (user, item) bitmap (``n_users·n_items/8`` bytes, used up
+  to ``bitmap_bytes``; beyond that a ``searchsorted`` over the sorted training keys). Entries
+  still colliding after ``max_rounds`` (users who interacted with most items) get an exact draw
+  from the complement without rejection: with the user's sorted positives p_0 < p_1 < ... and
+  q_k = (p_k − 1) − k the number of free items below p_k, the r-th free item (0-based) is
+  ``1 + r + #{k : q_k <= r}``. Either way each entry is exactly uniform over the complement.
+- negatives, ``popularity``: items drawn with probability ∝ (training count)^alpha, with the same
+  rejection of training positives and the exact uniform fallback.
 - positives: M draws with replacement from the user's training items (CSR of the training split).
 
 Randomness comes from ``generator`` or torch's global RNG, so RecBole's ``init_seed`` and the
@@ -33,6 +36,7 @@ class TrainingItemSampler:
         distribution: str = "uniform",
         alpha: float = 1.0,
         max_rounds: int = 20,
+        bitmap_bytes: int = 512 * 2**20,
     ):
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"neg_distribution must be one of {list(DISTRIBUTIONS)}, got {distribution!r}")
@@ -53,10 +57,19 @@ class TrainingItemSampler:
         weights = counts.pow(alpha) if alpha != 0 else (counts > 0).double()
         weights[0] = 0.0
         self.pop_weights = weights
+        self.bitmap = None  # packed bits of training pairs, when it fits in bitmap_bytes
+        if self.n_users * self.n_items <= 8 * bitmap_bytes:
+            flat = keys  # key = user * n_items + item
+            byte, bit_value = flat >> 3, torch.ones_like(flat) << (flat & 7)
+            uniq, inverse = torch.unique_consecutive(byte, return_inverse=True)
+            packed = torch.zeros(uniq.numel(), dtype=torch.long).index_add_(0, inverse, bit_value)
+            self.bitmap = torch.zeros((self.n_users * self.n_items + 7) // 8, dtype=torch.uint8)
+            self.bitmap[uniq] = packed.to(torch.uint8)
 
     def to(self, device) -> TrainingItemSampler:
-        for name in ("keys", "degree", "indptr", "indices", "free", "free_keys", "pop_weights", "item_counts"):
-            setattr(self, name, getattr(self, name).to(device))
+        for name in ("keys", "degree", "indptr", "indices", "free", "free_keys", "pop_weights", "item_counts", "bitmap"):
+            value = getattr(self, name)
+            setattr(self, name, None if value is None else value.to(device))
         return self
 
     def negatives(self, users: torch.Tensor, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -80,33 +93,52 @@ class TrainingItemSampler:
         if self.keys.numel() == 0:
             return torch.zeros_like(items, dtype=torch.bool)
         query = users.reshape(-1, *([1] * (items.dim() - 1))) * self.n_items + items
+        if self.bitmap is not None:
+            return ((torch.take(self.bitmap, query >> 3) >> (query & 7)) & 1).bool()
         pos = torch.searchsorted(self.keys, query).clamp_(max=self.keys.numel() - 1)
         return self.keys[pos] == query
 
     def _uniform_negatives(self, users, num, generator):
-        free = self.free[users]  # [B]
+        self._check_free(users)
+        out = torch.randint(1, self.n_items, (users.shape[0], num), generator=generator, device=users.device)
+        return self._reject_positives(users, out, generator, lambda k: torch.randint(
+            1, self.n_items, (k,), generator=generator, device=users.device))
+
+    def _popularity_negatives(self, users, num, generator):
+        self._check_free(users)
+        b = users.shape[0]
+        out = torch.multinomial(self.pop_weights, b * num, replacement=True, generator=generator).view(b, num)
+        return self._reject_positives(users, out, generator, lambda k: torch.multinomial(
+            self.pop_weights, k, replacement=True, generator=generator))
+
+    def _reject_positives(self, users, out, generator, draw):
+        """Re-draw (in place) the entries of ``out`` [B, num] that are training positives of
+        their row's user, re-checking only the re-drawn entries; after ``max_rounds`` rounds,
+        draw what still collides exactly from the complement."""
+        num, flat = out.shape[1], out.view(-1)
+        hit = self.is_training_positive(users, out).view(-1).nonzero().squeeze(1)  # flat indices
+        for _ in range(self.max_rounds):
+            if hit.numel() == 0:
+                return out
+            redrawn = draw(hit.numel())
+            flat[hit] = redrawn
+            hit = hit[self.is_training_positive(users[hit // num], redrawn)]
+        if hit.numel():
+            flat[hit] = self._complement_draw(users[hit // num], generator)
+        return out
+
+    def _complement_draw(self, users, generator):
+        """One exact uniform draw per entry of ``users`` from the items they never interacted with."""
+        free = self.free[users]
+        u = torch.rand(users.shape[0], generator=generator, device=users.device)
+        r = (u * free).long().clamp_(max=free - 1)
+        below = torch.searchsorted(self.free_keys, users * self.n_items + r, right=True) - self.indptr[users]
+        return 1 + r + below
+
+    def _check_free(self, users):
+        free = self.free[users]
         if bool((free <= 0).any()):
             bad = users[free <= 0][:5].tolist()
             raise ValueError(
                 f"users {bad} interacted with every item in training, so no negative can be sampled"
             )
-        u = torch.rand(users.shape[0], num, generator=generator, device=users.device)
-        r = (u * free.unsqueeze(1)).long().clamp_(max=(free - 1).unsqueeze(1))  # [B, num]
-        query = users.unsqueeze(1) * self.n_items + r
-        below = torch.searchsorted(self.free_keys, query, right=True) - self.indptr[users].unsqueeze(1)
-        return 1 + r + below
-
-    def _popularity_negatives(self, users, num, generator):
-        b = users.shape[0]
-        out = torch.multinomial(self.pop_weights, b * num, replacement=True, generator=generator).view(b, num)
-        for _ in range(self.max_rounds):
-            hit = self.is_training_positive(users, out)
-            if not bool(hit.any()):
-                return out
-            redraw = torch.multinomial(self.pop_weights, int(hit.sum()), replacement=True, generator=generator)
-            out[hit] = redraw
-        hit = self.is_training_positive(users, out)
-        if bool(hit.any()):
-            rows = hit.nonzero()[:, 0]
-            out[hit] = self._uniform_negatives(users[rows], 1, generator).squeeze(1)
-        return out
