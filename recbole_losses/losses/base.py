@@ -30,6 +30,9 @@ class RankingLoss(nn.Module):
     prefix: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     default_score: ClassVar[str] = "cos"
+    # Hyperparameters under which autograd's gradient is the derivative of the returned value.
+    # A loss that detaches a normaliser on purpose (CW's Z) names the setting that removes it.
+    exact_gradient_params: ClassVar[dict] = {}
 
     def row_loss(
         self,

@@ -44,6 +44,7 @@ class CW(RankingLoss):
     name = "CW"
     prefix = "cw_"
     default_score = "half_cos"
+    exact_gradient_params = {"beta": 0.0}  # Z = mean_j w_j is detached by design
 
     def __init__(
         self,

@@ -17,10 +17,21 @@ from recbole.model.general_recommender import BPR, NGCF, LightGCN
 
 @dataclass(frozen=True)
 class Backbone:
+    """``embed(module)``: all (user, item) embeddings used for ranking (evaluation too).
+    ``train_embed(module, user, pos_item)``, optional: the training-time version, returning
+    (user_all, item_all, extra_losses) where extra_losses is a tuple of scalar terms the backbone
+    adds to the loss (e.g. a contrastive term); defaults to ``embed`` with no extra terms."""
+
     name: str
     recbole_class: type
     embed: Callable[[torch.nn.Module], tuple[torch.Tensor, torch.Tensor]]
     aliases: tuple[str, ...] = ()
+    train_embed: Callable | None = None
+
+    def embed_for_training(self, module, user, pos_item):
+        if self.train_embed is not None:
+            return self.train_embed(module, user, pos_item)
+        return (*self.embed(module), ())
 
     def ego(self, module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         return module.user_embedding.weight, module.item_embedding.weight

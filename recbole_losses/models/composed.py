@@ -2,10 +2,10 @@ r"""Any backbone × any registered loss, as a RecBole ``GeneralRecommender``.
 
 The composed model owns a RecBole backbone (MF, LightGCN, NGCF, ...) and a loss built from the
 config. In training it reads the sampled batch mode's fields — ``neg_item_id`` [B, N] and
-``sampled_pos_item_id`` [B, M] — scores them with the loss's score function and returns the loss
-(plus ``reg_weight`` · EmbLoss on the ego embeddings of the batch users and positives, when
-``reg_weight`` > 0, as a second logged term). ``predict`` and ``full_sort_predict`` rank by the same
-score function the loss trained.
+``sampled_pos_item_id`` [B, M] — scores them with the loss's score function and returns the loss,
+followed (as separately logged terms) by ``reg_weight`` · EmbLoss on the ego embeddings of the
+batch users and positives when ``reg_weight`` > 0, and by any extra terms the backbone adds.
+``predict`` and ``full_sort_predict`` rank by the same score function the loss trained.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class LossRecommender(GeneralRecommender):
         pos_item = interaction[self.ITEM_ID]
         neg_item = interaction[self.NEG_ITEM_ID]  # [B, N]
         sampled_pos = interaction[SAMPLED_POS_ITEM_ID] if SAMPLED_POS_ITEM_ID in interaction else None
-        user_all, item_all = self.backbone.embed(self.net)
+        user_all, item_all, extra_losses = self.backbone.embed_for_training(self.net, user, pos_item)
         user_e, item_e = transform_embeddings(user_all[user], item_all, self.score)
         pos_score = (user_e * item_e[pos_item]).sum(dim=1)  # [B]
         neg_score = candidate_scores(user_e, item_e, neg_item)  # [B, N]
@@ -85,10 +85,11 @@ class LossRecommender(GeneralRecommender):
             pos_item=pos_item,
             neg_item=neg_item,
         )
-        if self.reg_weight <= 0:
-            return loss
-        ego_user, ego_item = self.backbone.ego(self.net)
-        return loss, self.reg_weight * self.reg_loss(ego_user[user], ego_item[pos_item])
+        terms = (loss, *extra_losses)
+        if self.reg_weight > 0:
+            ego_user, ego_item = self.backbone.ego(self.net)
+            terms = (loss, self.reg_weight * self.reg_loss(ego_user[user], ego_item[pos_item]), *extra_losses)
+        return terms if len(terms) > 1 else loss
 
     def predict(self, interaction):
         user_all, item_all = self.embeddings()
