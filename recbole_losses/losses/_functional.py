@@ -39,3 +39,26 @@ def log_activation(d: torch.Tensor, activation: str) -> torch.Tensor:
 def log_mean_exp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``log(mean(exp(x)))`` along ``dim``."""
     return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
+
+
+def infonce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) -> torch.Tensor:
+    r"""InfoNCE between two views of the same R objects, with cosine similarity.
+
+    .. math::
+        \frac{1}{R} \sum_r -\log \frac{\exp(\cos(a_r, p_r) / \tau)}
+                                      {\sum_{s=1}^{R} \exp(\cos(a_r, p_s) / \tau)}
+
+    ``anchor``, ``positive``: [R, d], row r of both describing the same object; the other rows of
+    ``positive`` are its negatives (the positive pair is in the denominator, as in SELFRec's and
+    RecBole-GNN's XSimGCL). Computed as logsumexp minus the diagonal, so no exp overflows at small
+    τ. R = 0 gives a zero still tied to the graph.
+    """
+    if anchor.shape != positive.shape or anchor.dim() != 2:
+        raise ValueError(
+            f"infonce: anchor and positive must both be [R, d], got {tuple(anchor.shape)} "
+            f"and {tuple(positive.shape)}"
+        )
+    if anchor.shape[0] == 0:
+        return anchor.sum() * 0.0 + positive.sum() * 0.0
+    logits = F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T / temperature  # [R, R]
+    return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()

@@ -1,0 +1,98 @@
+r"""The symmetric-normalised user-item adjacency, built once with vectorised sparse arithmetic.
+
+RecBole 1.2.1's LightGCN and NGCF build :math:`\hat A = D^{-1/2} A D^{-1/2}` by filling a Python
+dict with one entry per edge and loading it into a ``dok_matrix`` (the ``_update`` call that SciPy
+1.13 removed; :mod:`recbole_losses.compat` restores it). That works on ml-100k but takes seconds
+at Gowalla's million edges (``benchmarks/adjacency.py``). :func:`normalized_adjacency` computes the
+same matrix from index arrays only, and :class:`LightGCN` / :class:`NGCF` are RecBole's models with
+just ``get_norm_adj_mat`` swapped for it; XSimGCL (:mod:`.xsimgcl`) propagates on it too.
+
+Agreement with RecBole (checked in ``tests/test_graph.py``): the graph is binary (a user-item pair
+stored several times is one edge), a node's degree is its number of distinct neighbours, every
+value is computed in float64 as :math:`(d_u + 10^{-7})^{-1/2} (d_i + 10^{-7})^{-1/2}` — RecBole's
+guard against zero degrees, which only touches nodes without edges, kept so that the float32
+values are bit-identical — and the entries come in row-major order, as RecBole's ``coo_matrix``
+of a CSR product lists them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
+from recbole.model.general_recommender import NGCF as RecBoleNGCF
+
+__all__ = ["LightGCN", "NGCF", "normalized_adjacency", "normalized_adjacency_scipy"]
+
+_DEGREE_EPS = 1e-7  # RecBole's "avoid divide by zero" term, added to every degree
+
+
+def normalized_adjacency_scipy(interaction_matrix, n_users: int, n_items: int) -> sp.csr_matrix:
+    r""":math:`D^{-1/2} A D^{-1/2}` as a float32 CSR matrix of shape [U + I, U + I].
+
+    ``interaction_matrix``: any SciPy sparse matrix of shape [U, I] whose stored positions are
+    the training interactions (values and duplicates are ignored, as RecBole does). Users take
+    rows 0..U-1 and items rows U..U+I-1.
+    """
+    coo = sp.coo_matrix(interaction_matrix)
+    if coo.shape != (n_users, n_items):
+        raise ValueError(f"interaction matrix has shape {coo.shape}, expected ({n_users}, {n_items})")
+    ones = np.ones(coo.nnz, dtype=np.float64)
+    # Summing duplicates then resetting the data to 1 leaves one unit edge per distinct pair.
+    r = sp.csr_matrix((ones, (coo.row, coo.col)), shape=(n_users, n_items))
+    r.sum_duplicates()
+    r.data[:] = 1.0
+    rt = r.T.tocsr()  # items × users, sorted by item then user
+    user_scale = (np.diff(r.indptr) + _DEGREE_EPS) ** -0.5  # [U]
+    item_scale = (np.diff(rt.indptr) + _DEGREE_EPS) ** -0.5  # [I]
+    nnz = r.nnz
+    # User rows: (u, U + i) with value s_u s_i; item rows: (U + i, u) with value s_i s_u. The
+    # float64 product is rounded once to float32, like RecBole's (D A) D.
+    user_values = np.repeat(user_scale, np.diff(r.indptr)) * item_scale[r.indices]
+    item_values = np.repeat(item_scale, np.diff(rt.indptr)) * user_scale[rt.indices]
+    indptr = np.concatenate([r.indptr, nnz + rt.indptr[1:]])
+    indices = np.concatenate([r.indices + n_users, rt.indices])
+    data = np.concatenate([user_values, item_values]).astype(np.float32)
+    n = n_users + n_items
+    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+
+
+def normalized_adjacency(interaction_matrix, n_users: int, n_items: int, layout: str = "coo") -> torch.Tensor:
+    r""":math:`D^{-1/2} A D^{-1/2}` as a float32 torch sparse tensor [U + I, U + I].
+
+    ``layout="coo"`` gives a coalesced COO tensor with RecBole's entry order (what NGCF's sparse
+    dropout needs); ``layout="csr"`` a CSR tensor, faster in ``torch.sparse.mm`` on CPU.
+    """
+    csr = normalized_adjacency_scipy(interaction_matrix, n_users, n_items)
+    shape = csr.shape
+    values = torch.from_numpy(csr.data)
+    if layout == "csr":
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            values,
+            size=shape,
+        )
+    if layout != "coo":
+        raise ValueError(f"layout must be 'coo' or 'csr', got {layout!r}")
+    rows = np.repeat(np.arange(shape[0], dtype=np.int64), np.diff(csr.indptr))
+    indices = torch.from_numpy(np.stack([rows, csr.indices.astype(np.int64)]))
+    # Row-major with sorted columns in each row and no duplicates: already coalesced.
+    return torch.sparse_coo_tensor(indices, values, size=shape, is_coalesced=True)
+
+
+class LightGCN(RecBoleLightGCN):
+    """RecBole's LightGCN (parameters, initialisation, propagation, loss) with the vectorised
+    adjacency builder; named like RecBole's so its YAML defaults and trainer apply unchanged."""
+
+    def get_norm_adj_mat(self) -> torch.Tensor:
+        return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items)
+
+
+class NGCF(RecBoleNGCF):
+    """RecBole's NGCF with the vectorised adjacency builder (COO: its sparse dropout reads the
+    indices and values of a COO tensor)."""
+
+    def get_norm_adj_mat(self) -> torch.Tensor:
+        return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items)
