@@ -76,6 +76,39 @@ class RankingLoss(nn.Module):
         interaction counts of the training split). Losses with per-user or per-item state size
         it here; the default does nothing."""
 
+    # ------------------------------------------------------------------------------------------
+    # Training-time state. A loss with parameters, buffers or a schedule of its own takes part in
+    # training through these hooks, all no-ops by default; recbole_losses.trainer.Trainer calls
+    # them (LossStateMixin) and the composed model calls attach(). Parameters and buffers are
+    # registered on the loss, which is the model's child ``loss``, so checkpoints hold them.
+    # ------------------------------------------------------------------------------------------
+
+    def attach(self, *, scorer, train_user: torch.Tensor, train_item: torch.Tensor) -> None:
+        """Called once by the composed model after :meth:`setup`. ``scorer(users [R], items
+        [R, L]) -> [R, L]`` scores candidates with the model's current parameters and score
+        function, without gradient; ``train_user``/``train_item`` are the training split's
+        interactions. For losses whose state is estimated from the model (SL@K's quantile); the
+        default does nothing."""
+
+    def optimizer_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
+        """Extra optimiser param groups for this loss's own ``nn.Parameter``s, given the model's
+        learning rate and weight decay: dicts as ``torch.optim`` takes them (``params`` and any of
+        ``lr``, ``weight_decay``, ``maximize``). Loss parameters in no group train with the model's
+        settings. Default: no groups."""
+        return []
+
+    def trains_model(self, epoch: int) -> bool:
+        """Whether the model's own parameters are updated in ``epoch`` (0-based). A loss with an
+        adversary returns False in its adversarial epochs; the trainer then freezes every
+        parameter that is not the loss's for that epoch. Default: always True."""
+        return True
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called by the trainer before each training epoch (0-based, also after resuming)."""
+
+    def after_step(self) -> None:
+        """Called by the trainer after every optimiser step (the end of a training batch)."""
+
     def hyperparameters(self) -> dict:
         return {p: getattr(self, p) for p in self.param_names()}
 

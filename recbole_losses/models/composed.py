@@ -58,6 +58,7 @@ class LossRecommender(GeneralRecommender):
             n_items=self.n_items,
             item_counts=torch.bincount(items, minlength=self.n_items),
         )
+        self.loss.attach(scorer=self.score_candidates, train_user=dataset.inter_feat[self.USER_ID], train_item=items)
         self.restore_user_e = self.restore_item_e = None
         self.other_parameter_name = ["restore_user_e", "restore_item_e"]
 
@@ -65,6 +66,13 @@ class LossRecommender(GeneralRecommender):
         """All (user, item) embeddings transformed for the score function."""
         user_e, item_e = self.backbone.embed(self.net)
         return transform_embeddings(user_e, item_e, self.score)
+
+    @torch.no_grad()
+    def score_candidates(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores [R, L] of ``items`` [R, L] for ``user`` [R] by the current parameters and the
+        score function, without gradient (what a loss estimates its state from)."""
+        user_all, item_all = self.embeddings()
+        return candidate_scores(user_all[user], item_all, items)
 
     def calculate_loss(self, interaction):
         self.restore_user_e = self.restore_item_e = None

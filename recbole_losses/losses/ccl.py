@@ -1,0 +1,47 @@
+r"""CCL: the cosine contrastive loss of SimpleX.
+
+Reference: Mao et al., "SimpleX: A Simple and Strong Baseline for Collaborative Filtering",
+CIKM 2021. Reference code: the DrRL authors' ``optimizer/optim_CCL.py``
+(cynthia-shengjia/AAAI-2025-DrRL), which produced the CCL rows of the DrRL tables; RecBole's
+``SimpleX`` model computes the same loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import _number, check_positive
+from .base import RankingLoss
+from .registry import register_loss
+
+
+@register_loss
+class CCL(RankingLoss):
+    r"""A hinge on the positive and a margin-truncated mean over the negatives.
+
+    .. math:: \ell_{ui} = \operatorname{relu}(1 - r_{ui})
+              + w \cdot \frac{1}{N}\sum_{j=1}^{N} \operatorname{relu}(r_{uj} - m)
+
+    Note: only negatives scoring above the margin m contribute. It is DrRL's γ → ∞ limit (with
+    DrRL's margin fixed at m and c = w, up to the additive constant m + ε). Default score: cosine,
+    so the positive hinge is 1 − r_ui. Args: margin m in [−1, 1] (default 0.7, the DrRL code's);
+    neg_weight w > 0 (default 1.0, the DrRL code's; SimpleX/RecBole use m = 0.5, w = 10).
+    """
+
+    name = "CCL"
+    prefix = "ccl_"
+    default_score = "cos"
+
+    def __init__(self, margin: float = 0.7, neg_weight: float = 1.0):
+        super().__init__()
+        margin = _number(self.name, "margin", margin)
+        if not -1.0 <= margin <= 1.0:
+            raise ValueError(f"{self.name}: margin must be in [-1, 1], got {margin!r}")
+        self.margin = margin
+        self.neg_weight = check_positive(self.name, "neg_weight", neg_weight)
+
+    def row_loss(self, pos_score, neg_score, **context):
+        pos = F.relu(1.0 - pos_score)  # [B]
+        neg = F.relu(neg_score - self.margin).mean(dim=1)  # [B]
+        return pos + self.neg_weight * neg
