@@ -113,4 +113,5 @@ class AdvInfoNCE(RankingLoss):
             log_p = self.log_hardness(user, neg_item, d.dtype)
         else:
             log_p = torch.full_like(d, -math.log(n))
-        return F.softplus(math.log(self.neg_weight * n) + torch.logsumexp(log_p + d / self.tau, dim=1))
+        x = math.log(self.neg_weight * n) + torch.logsumexp(log_p + d / self.tau, dim=1)  # [B]
+        return torch.logaddexp(torch.zeros_like(x), x)  # softplus, exact (no linear cut-off)

@@ -10,7 +10,6 @@ LLPAUC of the PSL and SL@K tables; the default here) and the authors' swt-user/L
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._checks import _number, check_positive
@@ -106,12 +105,17 @@ class LLPAUC(RankingLoss):
         p_pos, p_neg = torch.sigmoid(pos_score), torch.sigmoid(neg_score)  # [B], [B, N]
         inner_pos = -(p_pos - a).square() + 2 * (1 + gamma) * p_pos - s_pos  # [B]
         inner_neg = (p_neg - b).square() + 2 * (1 + gamma) * p_neg - s_neg  # [B, N]
-        max_pos = F.softplus(inner_pos, beta=self.kappa)
-        max_neg = F.softplus(inner_neg, beta=self.kappa).mean(dim=1)
+        max_pos = _r_kappa(inner_pos, self.kappa)
+        max_neg = _r_kappa(inner_neg, self.kappa).mean(dim=1)
         constant = (
             -s_pos + s_neg - gamma.square() + v["theta_a"] * (a + gamma) + v["theta_b"] * (gamma + 1 - b)
         )
         return constant - max_pos / self.alpha + max_neg / self.beta
+
+
+def _r_kappa(x: torch.Tensor, kappa: float) -> torch.Tensor:
+    """log(1 + exp(κx)) / κ, exact for every x (``F.softplus`` switches to x above κx = 20)."""
+    return torch.logaddexp(torch.zeros_like(x), kappa * x) / kappa
 
 
 def _check_fraction(loss: str, name: str, value) -> float:
