@@ -217,7 +217,7 @@ def test_invalid_hyperparameters_are_named(name, params, message):
 
 
 def test_unknown_loss_lists_the_choices():
-    with pytest.raises(ValueError, match=r"unknown loss 'XYZ'; valid choices: BPR, .*CW, .*PSL, .*SL"):
+    with pytest.raises(ValueError, match=r"unknown loss 'XYZ'; valid choices: .*BPR, .*CW, .*PSL, .*SL"):
         build_loss("XYZ")
 
 

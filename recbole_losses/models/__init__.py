@@ -37,19 +37,27 @@ def _choices() -> str:
 
 def resolve_model(name, loss: str | None) -> type:
     """The model class for ``--model=name``: with a loss, the composed backbone × loss class;
-    without one, the stock RecBole model (``MF`` means RecBole's ``BPR``)."""
+    without one, the stock model — RecBole's own class when RecBole has it (``MF`` means
+    RecBole's ``BPR``), else ours (XSimGCL)."""
     if inspect.isclass(name):
         return name
     backbone = _BACKBONE_NAMES.get(str(name).lower())
-    if loss is not None:
-        if backbone is None:
-            raise ValueError(f"model {name!r} cannot be trained with a loss; valid choices: {_choices()}")
+    if loss is not None and backbone is not None:
         return COMPOSED[backbone]
-    if backbone is not None:
-        return BACKBONES[backbone].recbole_class
+    stock = _recbole_model(("BPR" if backbone == "MF" else backbone) or str(name))
+    if stock is None and backbone is not None:
+        stock = BACKBONES[backbone].recbole_class
+    if stock is None:
+        raise ValueError(f"unknown model {name!r}; valid choices: {_choices()}")
+    if loss is not None:
+        raise ValueError(f"model {name!r} cannot be trained with a loss; valid choices: {_choices()}")
+    return stock
+
+
+def _recbole_model(name: str) -> type | None:
     try:
-        return recbole_get_model(str(name))
+        return recbole_get_model(name)
     except (ModuleNotFoundError, ValueError, AttributeError):
         # RecBole's lookup of an unknown name imports exlib_recommender, which needs lightgbm and
-        # xgboost, and fails with "No module named 'lightgbm'"; answer with the real problem.
-        raise ValueError(f"unknown model {name!r}; valid choices: {_choices()}") from None
+        # xgboost, and fails with "No module named 'lightgbm'"; we answer with the real problem.
+        return None
