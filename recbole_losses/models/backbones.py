@@ -3,7 +3,9 @@
 
 A backbone is a RecBole ``GeneralRecommender`` subclass used as is (its parameters, initialisation
 and propagation); the adapter only reads from it. Add a model by registering one more
-:class:`Backbone` in ``BACKBONES``.
+:class:`Backbone` in ``BACKBONES``. LightGCN and NGCF are RecBole's with only the adjacency builder
+swapped for the vectorised one of :mod:`.graph` (the same matrix); XSimGCL (:mod:`.xsimgcl`)
+trains on its noise-perturbed embeddings and adds its contrastive term.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from recbole.model.general_recommender import BPR, NGCF, LightGCN
+from recbole.model.general_recommender import BPR
+
+from .graph import NGCF, LightGCN
+from .xsimgcl import XSimGCL
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,20 @@ def _propagate(module):
     return module.forward()
 
 
+def _clean_propagation(module):
+    return module.forward(perturbed=False)
+
+
+def _xsimgcl_train_embed(module, user, pos_item):
+    return module.train_embed(user, pos_item)
+
+
 BACKBONES: dict[str, Backbone] = {
     b.name: b
     for b in (
         Backbone("MF", BPR, _embedding_tables, aliases=("BPR",)),
         Backbone("LightGCN", LightGCN, _propagate),
         Backbone("NGCF", NGCF, _propagate),
+        Backbone("XSimGCL", XSimGCL, _clean_propagation, train_embed=_xsimgcl_train_embed),
     )
 }

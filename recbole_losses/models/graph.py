@@ -17,13 +17,15 @@ of a CSR product lists them.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 from recbole.model.general_recommender import NGCF as RecBoleNGCF
 
-__all__ = ["LightGCN", "NGCF", "normalized_adjacency", "normalized_adjacency_scipy"]
+__all__ = ["LightGCN", "NGCF", "normalized_adjacency", "normalized_adjacency_scipy", "symmetric_spmm"]
 
 _DEGREE_EPS = 1e-7  # RecBole's "avoid divide by zero" term, added to every degree
 
@@ -68,23 +70,48 @@ def normalized_adjacency(interaction_matrix, n_users: int, n_items: int, layout:
     shape = csr.shape
     values = torch.from_numpy(csr.data)
     if layout == "csr":
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(csr.indptr.astype(np.int64)),
-            torch.from_numpy(csr.indices.astype(np.int64)),
-            values,
-            size=shape,
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(csr.indptr.astype(np.int64)),
+                torch.from_numpy(csr.indices.astype(np.int64)),
+                values,
+                size=shape,
+                check_invariants=False,
+            )
     if layout != "coo":
         raise ValueError(f"layout must be 'coo' or 'csr', got {layout!r}")
     rows = np.repeat(np.arange(shape[0], dtype=np.int64), np.diff(csr.indptr))
     indices = torch.from_numpy(np.stack([rows, csr.indices.astype(np.int64)]))
     # Row-major with sorted columns in each row and no duplicates: already coalesced.
-    return torch.sparse_coo_tensor(indices, values, size=shape, is_coalesced=True)
+    return torch.sparse_coo_tensor(indices, values, size=shape, is_coalesced=True, check_invariants=False)
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, adjacency, dense):
+        ctx.save_for_backward(adjacency)
+        return torch.sparse.mm(adjacency, dense)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (adjacency,) = ctx.saved_tensors
+        return None, torch.sparse.mm(adjacency, grad_output)
+
+
+def symmetric_spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    """``adjacency @ dense`` for a symmetric sparse ``adjacency`` (no gradient to it).
+
+    The gradient to ``dense`` is ``adjacencyᵀ @ grad = adjacency @ grad``. Autograd's own
+    backward of ``torch.sparse.mm`` re-sorts the transpose into a new CSR matrix at every call,
+    which on CPU costs more than the products themselves.
+    """
+    return _SymmetricSpMM.apply(adjacency, dense)
 
 
 class LightGCN(RecBoleLightGCN):
     """RecBole's LightGCN (parameters, initialisation, propagation, loss) with the vectorised
-    adjacency builder; named like RecBole's so its YAML defaults and trainer apply unchanged."""
+    adjacency builder: the composed models' LightGCN backbone."""
 
     def get_norm_adj_mat(self) -> torch.Tensor:
         return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items)
@@ -92,7 +119,7 @@ class LightGCN(RecBoleLightGCN):
 
 class NGCF(RecBoleNGCF):
     """RecBole's NGCF with the vectorised adjacency builder (COO: its sparse dropout reads the
-    indices and values of a COO tensor)."""
+    indices and values of a COO tensor): the composed models' NGCF backbone."""
 
     def get_norm_adj_mat(self) -> torch.Tensor:
         return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items)

@@ -1,0 +1,156 @@
+r"""XSimGCL: LightGCN propagation with noise-perturbed layers and a cross-layer contrastive term.
+
+Reference:
+    Junliang Yu et al. "XSimGCL: Towards Extremely Simple Graph Contrastive Learning for
+    Recommendation." in TKDE 2023.
+
+Reference code:
+    https://github.com/Coder-Yu/SELFRec (``model/graph/XSimGCL.py``)
+
+Formulas, defaults and the differences from RecBole-GNN's and SELFRec's versions: ``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..losses._functional import infonce
+from .graph import LightGCN, normalized_adjacency, symmetric_spmm
+
+__all__ = ["XSimGCL"]
+
+
+class XSimGCL(LightGCN):
+    r"""XSimGCL as a RecBole ``GeneralRecommender`` (PAIRWISE, BPR when used on its own).
+
+    With :math:`E^{(0)}` the embedding tables and :math:`\hat A` the symmetric-normalised graph,
+    each layer is :math:`E^{(k)} = \hat A E^{(k-1)} + \Delta^{(k)}`, where in training every row
+    gets :math:`\Delta = \epsilon \, \mathrm{sign}(e) \odot \bar u`, :math:`\bar u` a U[0, 1) vector
+    normalised to unit L2 norm (noise of norm ε in the row's own hyperoctant), and in evaluation
+    :math:`\Delta = 0`. The final embedding is :math:`\frac1L \sum_{k=1}^{L} E^{(k)}` (no ego
+    layer). The training loss is
+
+    .. math::
+        \mathcal L_{rec} + \lambda \big(\mathrm{InfoNCE}_\tau(E_U, E^{(l^*)}_U)
+                                        + \mathrm{InfoNCE}_\tau(E_I, E^{(l^*)}_I)\big)
+
+    over the batch's unique users U and unique positive items I, on the perturbed embeddings.
+    Alone, :math:`\mathcal L_{rec}` is RecBole's BPR plus ``reg_weight`` · EmbLoss on the ego
+    embeddings of (u, i, j); composed with a loss (``--loss=...``), the loss replaces it.
+
+    It is RecBole's LightGCN (embedding tables, xavier-uniform initialisation, BPR and EmbLoss,
+    evaluation cache) with the propagation and loss above; the adjacency is the vectorised one of
+    :mod:`.graph` in CSR layout.
+
+    Config keys (``properties/model/XSimGCL.yaml``): ``embedding_size``, ``n_layers`` (L),
+    ``eps`` (ε), ``layer_cl`` (l*, the embedding layer counting as 0), ``temperature`` (τ),
+    ``lambda`` (λ), ``reg_weight``, ``require_pow``.
+    """
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.eps = _number(config, "eps", minimum=0.0)
+        self.cl_weight = _number(config, "lambda", minimum=0.0)
+        self.cl_temperature = _number(config, "temperature", minimum=0.0, strict=True)
+        self.layer_cl = config["layer_cl"]
+        if isinstance(self.n_layers, bool) or not isinstance(self.n_layers, int) or self.n_layers < 1:
+            raise ValueError(f"XSimGCL: n_layers must be an integer >= 1, got {self.n_layers!r}")
+        if (
+            isinstance(self.layer_cl, bool)
+            or not isinstance(self.layer_cl, int)
+            or not 0 <= self.layer_cl <= self.n_layers
+        ):
+            raise ValueError(
+                f"XSimGCL: layer_cl must be an integer in [0, n_layers = {self.n_layers}], "
+                f"got {self.layer_cl!r}"
+            )
+        self.reg_weight = float(self.reg_weight or 0.0)
+
+    def get_norm_adj_mat(self) -> torch.Tensor:
+        # CSR with symmetric_spmm: several times faster than COO with torch.sparse.mm on CPU.
+        return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items, layout="csr")
+
+    def perturb(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Adds ε · sign(e) ⊙ normalize(U[0, 1)) to every row of ``embeddings`` [n, d]."""
+        noise = F.normalize(torch.rand_like(embeddings), dim=-1)
+        return embeddings + self.eps * torch.sign(embeddings) * noise
+
+    def propagate(self, perturbed: bool) -> list[torch.Tensor]:
+        """Layers 0..L of the stacked [n_users + n_items, d] embeddings, noise added after each
+        propagation when ``perturbed``."""
+        layers = [self.get_ego_embeddings()]
+        for _ in range(self.n_layers):
+            layer = symmetric_spmm(self.norm_adj_matrix, layers[-1])
+            if perturbed and self.eps > 0:
+                layer = self.perturb(layer)
+            layers.append(layer)
+        return layers
+
+    def _final(self, layers: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(layers[1:], dim=0).mean(dim=0)
+
+    def forward(self, perturbed: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final (user, item) embeddings; perturbed in training mode unless told otherwise."""
+        layers = self.propagate(self.training if perturbed is None else perturbed)
+        return torch.split(self._final(layers), [self.n_users, self.n_items])
+
+    def training_views(self):
+        """(user, item) final embeddings and (user, item) layer-l* embeddings of one propagation,
+        perturbed when the module is in training mode."""
+        layers = self.propagate(self.training)
+        user_all, item_all = torch.split(self._final(layers), [self.n_users, self.n_items])
+        user_cl, item_cl = torch.split(layers[self.layer_cl], [self.n_users, self.n_items])
+        return user_all, item_all, user_cl, item_cl
+
+    def contrastive_loss(self, user, pos_item, user_all, item_all, user_cl, item_cl) -> torch.Tensor:
+        """Unweighted InfoNCE(final, layer l*) over the unique batch users plus that over the
+        unique batch positive items."""
+        users, items = torch.unique(user), torch.unique(pos_item)
+        return infonce(user_all[users], user_cl[users], self.cl_temperature) + infonce(
+            item_all[items], item_cl[items], self.cl_temperature
+        )
+
+    def train_embed(self, user, pos_item):
+        """(user_all, item_all, (λ · InfoNCE,)): what a composed loss trains on."""
+        user_all, item_all, user_cl, item_cl = self.training_views()
+        cl = self.cl_weight * self.contrastive_loss(user, pos_item, user_all, item_all, user_cl, item_cl)
+        return user_all, item_all, (cl,)
+
+    def calculate_loss(self, interaction):
+        self.restore_user_e = self.restore_item_e = None
+        user = interaction[self.USER_ID]
+        pos_item = interaction[self.ITEM_ID]
+        neg_item = interaction[self.NEG_ITEM_ID]
+        user_all, item_all, (cl,) = self.train_embed(user, pos_item)
+        user_e = user_all[user]  # [B, d]
+        pos_score = (user_e * item_all[pos_item]).sum(dim=1)  # [B]
+        neg_score = (user_e * item_all[neg_item]).sum(dim=1)  # [B]
+        rec = self.mf_loss(pos_score, neg_score)
+        reg = self.reg_weight * self.reg_loss(
+            self.user_embedding(user),
+            self.item_embedding(pos_item),
+            self.item_embedding(neg_item),
+            require_pow=self.require_pow,
+        )
+        return rec, reg, cl
+
+    def predict(self, interaction):
+        user_all, item_all = self.forward(perturbed=False)
+        user, item = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        return (user_all[user] * item_all[item]).sum(dim=1)
+
+    def full_sort_predict(self, interaction):
+        if self.restore_user_e is None or self.restore_item_e is None:
+            self.restore_user_e, self.restore_item_e = self.forward(perturbed=False)
+        user = interaction[self.USER_ID]
+        return (self.restore_user_e[user] @ self.restore_item_e.T).view(-1)
+
+
+def _number(config, key: str, minimum: float, strict: bool = False) -> float:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"XSimGCL: {key} must be a number, got {value!r}")
+    if value < minimum or (strict and value == minimum):
+        raise ValueError(f"XSimGCL: {key} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return float(value)
