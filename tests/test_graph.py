@@ -92,12 +92,12 @@ def test_shape_mismatch_is_an_error():
 
 
 @pytest.mark.parametrize("layout", ["coo", "csr"])
-def test_symmetric_spmm_gradient_matches_autograd(layout):
+def test_symmetric_spmm_gradient_matches_autograd(layout, device):
     matrix = sp.random(30, 40, density=0.15, random_state=1, format="coo")
-    adjacency = normalized_adjacency(matrix, 30, 40, layout=layout)
-    reference = normalized_adjacency(matrix, 30, 40)  # COO through torch's own autograd
-    x = torch.randn(70, 8, dtype=torch.float32, requires_grad=True)
-    weights = torch.randn(70, 8)
+    adjacency = normalized_adjacency(matrix, 30, 40, layout=layout).to(device)
+    reference = normalized_adjacency(matrix, 30, 40).to(device)  # COO through torch's own autograd
+    x = torch.randn(70, 8, dtype=torch.float32, device=device, requires_grad=True)
+    weights = torch.randn(70, 8, device=device)
     ours = symmetric_spmm(adjacency, symmetric_spmm(adjacency, x))
     ref = torch.sparse.mm(reference, torch.sparse.mm(reference, x))
     torch.testing.assert_close(ours, ref)

@@ -182,15 +182,16 @@ def naive_infonce(anchor, positive, tau):
 
 
 @pytest.mark.parametrize("tau", [0.01, 0.1, 1.0])
-def test_infonce_matches_naive_loop(tau):
-    anchor, positive = torch.randn(40, 8, dtype=torch.float64), torch.randn(40, 8, dtype=torch.float64)
+def test_infonce_matches_naive_loop(tau, device):
+    anchor = torch.randn(40, 8, dtype=torch.float64, device=device)
+    positive = torch.randn(40, 8, dtype=torch.float64, device=device)
     positive[:5] = anchor[:5] * 3.0  # some aligned pairs: large logits at small tau
-    expected = naive_infonce(anchor, positive, tau)
+    expected = naive_infonce(anchor.cpu(), positive.cpu(), tau)
     assert math.isclose(infonce(anchor, positive, tau).item(), expected, rel_tol=1e-10)
     # float32 with logits up to 1/tau = 100 (exp overflows float32 at 88): still exact in log space.
     got32 = infonce(anchor.float(), positive.float(), tau)
     assert torch.isfinite(got32) and math.isclose(got32.item(), expected, rel_tol=1e-4)
-    empty = torch.zeros(0, 8, requires_grad=True)
+    empty = torch.zeros(0, 8, device=device, requires_grad=True)
     zero = infonce(empty, empty, tau)
     zero.backward()
     assert zero.item() == 0.0
