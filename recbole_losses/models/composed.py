@@ -70,8 +70,14 @@ class LossRecommender(GeneralRecommender):
     @torch.no_grad()
     def score_candidates(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores [R, L] of ``items`` [R, L] for ``user`` [R] by the current parameters and the
-        score function, without gradient (what a loss estimates its state from)."""
-        user_all, item_all = self.embeddings()
+        score function, as evaluation computes them (eval mode, no gradient): what a loss
+        estimates its state from."""
+        was_training = self.training
+        self.eval()
+        try:
+            user_all, item_all = self.embeddings()
+        finally:
+            self.train(was_training)
         return candidate_scores(user_all[user], item_all, items)
 
     def calculate_loss(self, interaction):
