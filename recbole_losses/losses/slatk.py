@@ -118,8 +118,8 @@ class SLatK(RankingLoss):
             scores = self._scorer(user, torch.cat([pos_items, neg_item], dim=1))  # [R, L + N]
             valid = torch.cat([self.pos_mask[user], torch.ones_like(neg_item, dtype=torch.bool)], dim=1)
             self.refresh_beta(user, scores, valid)
-        else:
-            self.refresh_beta(user, seen)
+        else:  # the scores the loss saw: positive, sampled positives, negatives
+            self.refresh_beta(user, torch.cat([t for t in seen if t is not None], dim=1))
 
     # -- loss ---------------------------------------------------------------------------------
 
@@ -129,14 +129,16 @@ class SLatK(RankingLoss):
         if self.beta is not None and user is not None:
             beta = self.beta[user].to(pos_score.dtype)  # [B]
             if self._refresh and self.training and torch.is_grad_enabled():
-                seen = [pos_score.unsqueeze(1), neg_score]
-                if sampled_pos_score is not None:
-                    seen.insert(1, sampled_pos_score)
-                self._pending = (user, neg_item, torch.cat(seen, dim=1).detach())
+                seen = (pos_score.detach().unsqueeze(1), _detach(sampled_pos_score), neg_score.detach())
+                self._pending = (user, neg_item, seen)
         else:
             beta = torch.full_like(pos_score, self.beta_init)
         weight = torch.sigmoid((pos_score - beta) / self.tau_w)  # [B], not detached
         return weight * softmax
+
+
+def _detach(t):
+    return None if t is None else t.detach()
 
 
 def _padded_positives(user: torch.Tensor, item: torch.Tensor, n_users: int, quantile: float):
