@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"best valid ({args.model}, loss={args.loss}, {args.dataset}): {dict(result['best_valid_result'])}")
-    print(f"test       ({args.model}, loss={args.loss}, {args.dataset}): {dict(result['test_result'])}")
+    for label, key in (("best valid", "best_valid_result"), ("test", "test_result")):
+        metrics = {name: float(value) for name, value in result[key].items()}
+        print(f"{label:<10} ({args.model}, loss={args.loss}, {args.dataset}): {metrics}")
     return 0
