@@ -7,6 +7,7 @@ manual pipeline (Config → dataset → dataloaders → model → trainer) with 
 
 from __future__ import annotations
 
+import logging
 from logging import getLogger
 
 from recbole.data import create_dataset
@@ -16,6 +17,34 @@ from .config import Config
 from .data.dataloader import data_preparation
 from .data.datasets import check_dataset
 from .trainer import get_trainer
+
+
+_RUN_HANDLERS: list[logging.Handler] = []
+
+
+def init_run_logger(config) -> None:
+    """RecBole's ``init_logger`` for every run in a process.
+
+    RecBole installs its console and ``log/<model>/<run>.log`` handlers with
+    ``logging.basicConfig``, which does nothing once the root logger has any handler: a second
+    run in the same process (a sweep, a notebook, pytest) would keep writing to the first run's
+    file and name its TensorBoard directory after it. The previous run's handlers are closed and
+    removed, other handlers (the user's own) are set aside while RecBole installs the new pair, then
+    put back behind them.
+    """
+    root = logging.getLogger()
+    for handler in _RUN_HANDLERS:
+        root.removeHandler(handler)
+        handler.close()
+    foreign = list(root.handlers)
+    for handler in foreign:
+        root.removeHandler(handler)
+    try:
+        init_logger(config)
+    finally:
+        _RUN_HANDLERS[:] = list(root.handlers)
+        for handler in foreign:
+            root.addHandler(handler)
 
 
 def run(
@@ -35,7 +64,7 @@ def run(
         config_dict["loss"] = loss
     config = Config(model, dataset, config_file_list, config_dict, cmd_args)
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    init_run_logger(config)
     logger = getLogger()
     logger.info(config)
     check_dataset(config)

@@ -33,19 +33,6 @@ PER_LOSS = {
 }
 
 
-@pytest.fixture(scope="module")
-def popularity_ndcg10(tmp_path_factory):
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("pop"))
-    try:
-        result = recbole_losses.run("Pop", None, "ml-100k", config_dict={"show_progress": False, "epochs": 1})
-    finally:
-        os.chdir(cwd)
-    return result["test_result"]["ndcg@10"]
-
-
 @pytest.mark.parametrize("loss", list(PER_LOSS))
 def test_mf_beats_popularity_on_ml100k(workdir, popularity_ndcg10, loss):
     config = {**COMMON, "checkpoint_dir": str(workdir / "saved"), **PER_LOSS[loss]}
