@@ -47,6 +47,38 @@ def init_run_logger(config) -> None:
             root.addHandler(handler)
 
 
+def build_run(
+    model,
+    loss: str | None = None,
+    dataset: str = "ml-100k",
+    config_file_list: list[str] | None = None,
+    config_dict: dict | None = None,
+    cmd_args: list[str] | None = None,
+):
+    """Everything ``run`` trains with, built and logged: ``(config, (train, valid, test),
+    recommender, trainer)``. For benchmarks and tools that drive the training loop themselves."""
+    config_dict = dict(config_dict or {})
+    if loss is not None:
+        config_dict["loss"] = loss
+    config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+    init_seed(config["seed"], config["reproducibility"])
+    init_run_logger(config)
+    logger = getLogger()
+    logger.info(config)
+    check_dataset(config)
+    data = create_dataset(config)
+    logger.info(data)
+    loaders = data_preparation(config, data)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    recommender = config.model_class(config, loaders[0]._dataset).to(config["device"])
+    logger.info(recommender)
+    if config["loss"] is not None:
+        logger.info(set_color("loss", "pink") + f": {recommender.loss!r}, score={recommender.score}")
+    trainer = get_trainer(config)(config, recommender)
+    return config, loaders, recommender, trainer
+
+
 def run(
     model,
     loss: str | None = None,
@@ -59,29 +91,14 @@ def run(
     """Train ``model`` with ``loss`` (None: the stock RecBole model) on ``dataset`` and test the
     best-validation checkpoint. Returns ``best_valid_score``, ``best_valid_result``,
     ``test_result`` and ``train_epoch_seconds``."""
-    config_dict = dict(config_dict or {})
-    if loss is not None:
-        config_dict["loss"] = loss
-    config = Config(model, dataset, config_file_list, config_dict, cmd_args)
-    init_seed(config["seed"], config["reproducibility"])
-    init_run_logger(config)
-    logger = getLogger()
-    logger.info(config)
-    check_dataset(config)
-    data = create_dataset(config)
-    logger.info(data)
-    train_data, valid_data, test_data = data_preparation(config, data)
-
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    recommender = config.model_class(config, train_data._dataset).to(config["device"])
-    logger.info(recommender)
-    if config["loss"] is not None:
-        logger.info(set_color("loss", "pink") + f": {recommender.loss!r}, score={recommender.score}")
-    trainer = get_trainer(config)(config, recommender)
+    config, (train_data, valid_data, test_data), _, trainer = build_run(
+        model, loss, dataset, config_file_list, config_dict, cmd_args
+    )
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    logger = getLogger()
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     return {
@@ -92,4 +109,4 @@ def run(
     }
 
 
-__all__ = ["run"]
+__all__ = ["build_run", "run"]
