@@ -54,9 +54,11 @@ def build_run(
     config_file_list: list[str] | None = None,
     config_dict: dict | None = None,
     cmd_args: list[str] | None = None,
+    data=None,
 ):
     """Everything ``run`` trains with, built and logged: ``(config, (train, valid, test),
-    recommender, trainer)``. For benchmarks and tools that drive the training loop themselves."""
+    recommender, trainer)``. For benchmarks and tools that drive the training loop themselves;
+    ``data``: a RecBole dataset already built for the same dataset, reused instead of loading."""
     config_dict = dict(config_dict or {})
     if loss is not None:
         config_dict["loss"] = loss
@@ -65,9 +67,10 @@ def build_run(
     init_run_logger(config)
     logger = getLogger()
     logger.info(config)
-    check_dataset(config)
-    data = create_dataset(config)
-    logger.info(data)
+    if data is None:
+        check_dataset(config)
+        data = create_dataset(config)
+        logger.info(data)
     loaders = data_preparation(config, data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
