@@ -39,6 +39,9 @@ class Config(RecBoleConfig):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=None):
         self._cmd_args = list(cmd_args or [])
         super().__init__(model, dataset, config_file_list, config_dict)
+        if self.final_config_dict.get("stopping_step") is None:
+            # stopping_step: None switches early stopping off (more validations than epochs).
+            self.final_config_dict["stopping_step"] = int(self.final_config_dict["epochs"]) + 1
         validate(self)
 
     def _load_cmd_line(self):

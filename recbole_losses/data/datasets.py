@@ -18,11 +18,24 @@ def available_datasets(data_root) -> list[str]:
 
 
 def check_dataset(config) -> None:
-    """FileNotFoundError naming the missing folder and the datasets that are there."""
+    """FileNotFoundError naming the missing folder and the datasets that are there; for the
+    benchmark names (health, electronic, gowalla, amazon-book), the command that prepares them."""
+    from ..prepare import BENCHMARKS, prepare_command, source_hint
+
     name, folder = config["dataset"], config["data_path"]
+    data_root = os.path.dirname(os.path.normpath(folder))
+    if name in BENCHMARKS:
+        suffixes = config["benchmark_filename"] or []
+        missing = [f"{name}.{s}.inter" for s in suffixes if not os.path.isfile(os.path.join(folder, f"{name}.{s}.inter"))]
+        if missing or not suffixes:
+            raise FileNotFoundError(
+                f"benchmark dataset {name!r} is not prepared in {folder} (data_path is {data_root}; "
+                f"missing {', '.join(missing) or 'benchmark_filename'}). Run once: "
+                f"{prepare_command(name, data_root)} ({source_hint(name)})"
+            )
+        return
     if name == "ml-100k" or os.path.isdir(folder):
         return
-    data_root = os.path.dirname(os.path.normpath(folder))
     raise FileNotFoundError(
         f"dataset {name!r} not found: no folder {folder} (data_path is {data_root}); "
         f"available datasets: {', '.join(available_datasets(data_root))}"

@@ -1,0 +1,225 @@
+r"""Turn a published train/test split into RecBole benchmark files.
+
+``python -m recbole_losses.prepare --dataset=health --source=/path/to/proc.zip [--data_path=dataset/]``
+
+The source is an IR-Benchmark split (the PSL, SL@K and CW papers' data): a ``proc.zip`` or a
+folder holding ``train.tsv``, ``test.tsv`` (``user_procid<TAB>item_procid`` with a header line,
+0-based contiguous ids), ``user_list.tsv`` and ``item_list.tsv``; or an http(s) URL of such a zip,
+fetched with a timeout. It writes ``<data_path>/<dataset>/<dataset>.{train,valid,test}.inter``
+(``user_id:token<TAB>item_id:token``; the tokens are the released procids) and
+``<dataset>.prepared.json`` (counts, seed, source). The validation set is the papers' protocol: per
+user, max(⌊0.1·n⌋, 1) of the user's n training items drawn at random with ``--seed`` (never all
+of them: a user keeps at least one training item); the test set is the released one, unchanged.
+For the four benchmark names the user, item, train and test counts are checked against the
+released statistics before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    folder: str  # folder of data_iid/ in Tiny-Snow/IR-Benchmark-Dataset
+    users: int
+    items: int
+    train: int
+    test: int
+
+
+# Released statistics (the releasers' summary.txt; CW paper Table I).
+BENCHMARKS = {
+    "health": Benchmark("amazon2014-health", 1974, 1200, 37784, 10405),
+    "electronic": Benchmark("amazon2014-electronic", 13455, 8360, 182398, 52123),
+    "gowalla": Benchmark("gowalla", 29858, 40988, 810128, 217336),
+    "amazon-book": Benchmark("amazon2014-book", 135109, 115172, 3180699, 861683),
+}
+SPLIT_FILES = ("train.tsv", "test.tsv", "user_list.tsv", "item_list.tsv")
+DEFAULT_DATA_PATH = "dataset/"  # RecBole's own default data_path
+DEFAULT_SEED = 2024  # IR-Benchmark's run seed
+VALID_RATIO = 0.1
+
+
+def prepare_command(name: str, data_path: str | None = None) -> str:
+    """The exact command that prepares benchmark ``name``."""
+    bench = BENCHMARKS[name]
+    cmd = f"python -m recbole_losses.prepare --dataset={name} --source=/path/to/{bench.folder}/proc.zip"
+    if data_path is not None and Path(data_path) != Path(DEFAULT_DATA_PATH):
+        cmd += f" --data_path={data_path}"
+    return cmd
+
+
+def source_hint(name: str) -> str:
+    """Where the split of benchmark ``name`` is published."""
+    folder = BENCHMARKS[name].folder
+    hint = f"proc.zip is Tiny-Snow/IR-Benchmark-Dataset data_iid/{folder}/proc.zip"
+    if name == "amazon-book":
+        hint += (" (its content is not shipped with this package and no public copy is known to be"
+                 " reachable offline: prepare it from a local copy of that proc.zip)")
+    return hint
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        raise ConnectionError(
+            f"cannot download {url} ({err}); download it elsewhere and pass the local file as --source"
+        ) from None
+
+
+def read_split(source, timeout: float = 30.0) -> dict[str, np.ndarray]:
+    """The four tables of an IR-Benchmark split as int64 arrays [n, 2] (header dropped)."""
+    source = str(source)
+    if source.startswith(("http://", "https://")):
+        archive = zipfile.ZipFile(io.BytesIO(_fetch(source, timeout)))
+    elif Path(source).is_dir():
+        archive = None
+    elif Path(source).is_file():
+        if not zipfile.is_zipfile(source):
+            raise ValueError(f"source {source} is neither a zip archive nor a folder")
+        archive = zipfile.ZipFile(source)
+    else:
+        raise FileNotFoundError(f"source {source} does not exist (give a proc.zip, its unzipped folder or a URL)")
+    tables = {}
+    for name in SPLIT_FILES:
+        if archive is None:
+            path = Path(source) / name
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing; a split folder holds {', '.join(SPLIT_FILES)}")
+            raw = path.read_bytes()
+        else:
+            members = [m for m in archive.namelist() if m == name or m.endswith("/" + name)]
+            if len(members) != 1:
+                raise FileNotFoundError(f"{source} holds {len(members)} files named {name}; expected exactly 1")
+            raw = archive.read(members[0])
+        # user_list/item_list: keep the procid column only (original ids are arbitrary strings).
+        columns = (1,) if name.endswith("_list.tsv") else (0, 1)
+        try:
+            table = np.loadtxt(io.BytesIO(raw), dtype=np.int64, delimiter="\t", skiprows=1, ndmin=2,
+                               usecols=columns)
+        except ValueError as err:
+            raise ValueError(f"{name} in {source} is not a tab-separated table of procids with a header: {err}") from None
+        tables[name] = table
+    return tables
+
+
+def validation_mask(users: np.ndarray, seed: int, ratio: float = VALID_RATIO) -> np.ndarray:
+    """Bool mask over training rows: per user, max(⌊ratio·n⌋, 1) rows drawn at random (at most n−1)."""
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(users.shape[0]), users))  # by user, random within a user
+    sorted_users = users[order]
+    counts = np.bincount(users)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(users.shape[0]) - starts[sorted_users]
+    quota = np.minimum(np.maximum(np.floor(ratio * counts).astype(np.int64), 1), counts - 1)
+    mask = np.zeros(users.shape[0], dtype=bool)
+    mask[order] = rank < quota[sorted_users]
+    return mask
+
+
+def split_counts(tables: dict[str, np.ndarray]) -> dict[str, int]:
+    train, test = tables["train.tsv"], tables["test.tsv"]
+    return {
+        "users": int(tables["user_list.tsv"].shape[0]),
+        "items": int(tables["item_list.tsv"].shape[0]),
+        "train": int(train.shape[0]),
+        "test": int(test.shape[0]),
+    }
+
+
+def check_split(tables: dict[str, np.ndarray], name: str | None) -> dict[str, int]:
+    """Ids in range, train ∩ test = ∅, and (for the benchmark names) the released counts."""
+    counts = split_counts(tables)
+    for part, n in (("user_list.tsv", counts["users"]), ("item_list.tsv", counts["items"])):
+        if not np.array_equal(np.sort(tables[part][:, 0]), np.arange(n)):
+            raise ValueError(f"{part}: procids are not 0..{n - 1}")
+    for part in ("train.tsv", "test.tsv"):
+        t = tables[part]
+        if t.size and (t[:, 0].min() < 0 or t[:, 0].max() >= counts["users"] or t[:, 1].min() < 0
+                       or t[:, 1].max() >= counts["items"]):
+            raise ValueError(f"{part}: ids outside user_list/item_list ({counts['users']} users, {counts['items']} items)")
+    key = lambda t: t[:, 0] * counts["items"] + t[:, 1]  # noqa: E731
+    overlap = np.intersect1d(key(tables["train.tsv"]), key(tables["test.tsv"])).size
+    if overlap:
+        raise ValueError(f"{overlap} (user, item) pairs occur in both train.tsv and test.tsv")
+    if name in BENCHMARKS:
+        expected = {k: getattr(BENCHMARKS[name], k) for k in counts}
+        if counts != expected:
+            raise ValueError(f"the source does not hold the {name} split: counts {counts}, expected {expected}")
+    return counts
+
+
+def _write_inter(path: Path, pairs: np.ndarray) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("user_id:token\titem_id:token\n")
+        np.savetxt(f, pairs, fmt="%d", delimiter="\t")
+
+
+def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = DEFAULT_SEED,
+            timeout: float = 30.0) -> dict:
+    """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest."""
+    tables = read_split(source, timeout)
+    counts = check_split(tables, name)
+    train = tables["train.tsv"]
+    in_valid = validation_mask(train[:, 0], seed)
+    parts = {"train": train[~in_valid], "valid": train[in_valid], "test": tables["test.tsv"]}
+    out = Path(data_path) / name
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix, pairs in parts.items():
+        _write_inter(out / f"{name}.{suffix}.inter", pairs)
+    manifest = {
+        "dataset": name,
+        "source": str(source),
+        "seed": seed,
+        "valid_rule": "per user max(floor(0.1*n), 1) of n training items, at most n-1",
+        **counts,
+        "interactions": counts["train"] + counts["test"],
+        "train_after_valid": int(parts["train"].shape[0]),
+        "valid": int(parts["valid"].shape[0]),
+    }
+    (out / f"{name}.prepared.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m recbole_losses.prepare",
+        description="Convert a published train/test split into RecBole benchmark files (train/valid/test).",
+    )
+    parser.add_argument("--dataset", required=True,
+                        help=f"dataset name; {', '.join(BENCHMARKS)} have their counts checked")
+    parser.add_argument("--source", required=True, help="proc.zip, its unzipped folder, or an http(s) URL of it")
+    parser.add_argument("--data_path", default=DEFAULT_DATA_PATH,
+                        help="RecBole's data_path: files go to <data_path>/<dataset>/ (default dataset/)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the validation draw (default 2024)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a URL (default 30)")
+    args = parser.parse_args(argv)
+    try:
+        manifest = prepare(args.dataset, args.source, args.data_path, args.seed, args.timeout)
+    except (ValueError, FileNotFoundError, ConnectionError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.data_path) / args.dataset
+    print(f"wrote {out}/{args.dataset}.{{train,valid,test}}.inter: {manifest['users']} users, "
+          f"{manifest['items']} items, train {manifest['train_after_valid']}, valid {manifest['valid']}, "
+          f"test {manifest['test']} (seed {manifest['seed']})")
+    if Path(args.data_path) != Path(DEFAULT_DATA_PATH):
+        print(f"run with --data_path={args.data_path} (or data_path: {args.data_path} in a config file)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
