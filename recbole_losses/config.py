@@ -2,7 +2,8 @@ r"""``Config``: RecBole's configurator with the plugin's names and YAML defaults
 
 Layers, lowest to highest: RecBole's own defaults (overall, model, dataset YAMLs) <
 ``properties/overall.yaml`` < ``properties/model/<Model>.yaml`` < ``properties/loss/<Loss>.yaml`` <
-``properties/dataset/<dataset>.yaml`` < ``config_file_list`` < ``config_dict`` < command line.
+``properties/dataset/<dataset>.yaml`` < ``properties/preset/<preset>/<dataset>/<model>/<loss>.yaml``
+(with ``preset`` set) < ``config_file_list`` < ``config_dict`` < command line.
 The plugin's YAMLs join RecBole's *internal* layer, so every user setting wins over them.
 
 Unlike RecBole's, this ``Config`` reads the command line only from ``cmd_args`` (the CLI passes
@@ -33,6 +34,34 @@ def properties_dir() -> Path:
         if (candidate / "overall.yaml").is_file():
             return candidate
     raise FileNotFoundError(f"recbole_losses: properties/overall.yaml not found next to {here}")
+
+
+def preset_combinations(preset: str) -> dict[str, dict[str, list[str]]]:
+    """What preset ``preset`` covers: dataset -> model -> losses (``stock``: the model without a loss)."""
+    base = properties_dir() / "preset" / preset
+    return {
+        d.name: {m.name: sorted(f.stem for f in m.glob("*.yaml")) for m in sorted(d.iterdir()) if m.is_dir()}
+        for d in sorted(base.iterdir()) if d.is_dir()
+    }
+
+
+def preset_file(preset: str, dataset: str, model: str, loss: str | None) -> Path:
+    """``properties/preset/<preset>/<dataset>/<model>/<loss or stock>.yaml``; ValueError listing the
+    valid presets, or what the preset covers, when there is none."""
+    base = properties_dir() / "preset"
+    presets = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(presets) or '(none)'}")
+    path = base / preset / str(dataset) / str(model) / f"{loss or 'stock'}.yaml"
+    if path.is_file():
+        return path
+    covered = preset_combinations(preset)
+    what = f"model {model} with loss {loss}" if loss else f"the stock model {model} (no loss)"
+    if dataset not in covered:
+        raise ValueError(f"preset {preset!r} has no settings for dataset {dataset!r}; it covers: {', '.join(covered)}")
+    listing = "; ".join(f"{m}: {', '.join(losses)}" for m, losses in covered[dataset].items())
+    raise ValueError(f"preset {preset!r} has no settings for {what} on {dataset}; on {dataset} it covers {listing}"
+                     " (stock = the model without a loss)")
 
 
 class Config(RecBoleConfig):
@@ -76,6 +105,9 @@ class Config(RecBoleConfig):
                 values = self._update_internal_config_dict(str(path)) or {}
                 if path == dataset_file:
                     self.parameters["Dataset"] += [k for k in values if k not in self.parameters["Dataset"]]
+        preset = self.external_config_dict.get("preset")
+        if preset is not None:
+            self._update_internal_config_dict(str(preset_file(preset, dataset, model, loss)))
 
     def _set_train_neg_sample_args(self):
         if self.final_config_dict.get("loss") is not None:
@@ -107,4 +139,4 @@ def validate(config) -> None:
     get_loss_class(config["loss"]).from_config(config)
 
 
-__all__ = ["Config", "properties_dir", "validate"]
+__all__ = ["Config", "preset_combinations", "preset_file", "properties_dir", "validate"]
