@@ -132,6 +132,9 @@ def validate(config) -> None:
             raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
     if config["score"] is not None and config["score"] not in SCORE_FUNCTIONS:
         raise ValueError(f"score must be one of {list(SCORE_FUNCTIONS)} or None, got {config['score']!r}")
+    noise = config["neg_noise_ratio"]
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 1):
+        raise ValueError(f"neg_noise_ratio must be a number in [0, 1), got {noise!r}")
     if config["neg_distribution"] not in DISTRIBUTIONS:
         raise ValueError(
             f"neg_distribution must be one of {list(DISTRIBUTIONS)}, got {config['neg_distribution']!r}"

@@ -21,6 +21,9 @@ from .sampler import TrainingItemSampler
 class SampledTrainDataLoader(TrainDataLoader):
     def __init__(self, config, dataset, sampler, shuffle=False):
         self.neg_num, self.pos_num = config["neg_num"], config["pos_num"]
+        # False negatives by construction (DrRL/BSL noise experiments): this many of each row's
+        # negatives are replaced by the user's own training positives.
+        self.noisy_num = round((config["neg_noise_ratio"] or 0.0) * self.neg_num)
         self.item_sampler = TrainingItemSampler(
             dataset.inter_feat[dataset.uid_field],
             dataset.inter_feat[dataset.iid_field],
@@ -38,12 +41,22 @@ class SampledTrainDataLoader(TrainDataLoader):
         data.update(
             Interaction(
                 {
-                    self.neg_item_field: self.item_sampler.negatives(users, self.neg_num),
+                    self.neg_item_field: self.negatives(users),
                     SAMPLED_POS_ITEM_ID: self.item_sampler.positives(users, self.pos_num),
                 }
             )
         )
         return data
+
+    def negatives(self, users):
+        """[B, N] negatives; with ``neg_noise_ratio`` > 0 the first round(ratio·N) columns are the
+        user's training positives drawn with replacement (the draws are i.i.d., so which columns
+        carry them does not matter). Training positives, not validation or test items: the noise
+        must not leak evaluation data into training."""
+        neg = self.item_sampler.negatives(users, self.neg_num)
+        if self.noisy_num:
+            neg[:, : self.noisy_num] = self.item_sampler.positives(users, self.noisy_num)
+        return neg
 
 
 def data_preparation(config, dataset):
