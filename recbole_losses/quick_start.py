@@ -93,7 +93,18 @@ def run(
 ) -> dict:
     """Train ``model`` with ``loss`` (None: the stock RecBole model) on ``dataset`` and test the
     best-validation checkpoint. Returns ``best_valid_score``, ``best_valid_result``,
-    ``test_result`` and ``train_epoch_seconds``."""
+    ``test_result`` and ``train_epoch_seconds``.
+
+    RecBole's multi-process mode: with ``nproc`` > 1 (in any config layer), ``nproc`` processes
+    are spawned on this machine, ranks ``offset`` .. ``offset + nproc - 1`` of ``world_size``
+    (default ``nproc``), meeting at ``ip``:``port`` (default localhost:5678), over ``backend``
+    (default nccl with GPUs, gloo on CPU); see docs/reliability.md. Returns global rank 0's
+    result (None on the other machines). With ``local_rank`` set, this process is that rank."""
+    config_dict = dict(config_dict or {})
+    if "local_rank" not in config_dict:
+        config = Config(model, dataset, config_file_list, {**config_dict, "loss": loss} if loss else config_dict, cmd_args)
+        if (config["nproc"] or 1) > 1:
+            return _spawn(config, (model, loss, dataset, config_file_list, config_dict, cmd_args, saved))
     config, (train_data, valid_data, test_data), _, trainer = build_run(
         model, loss, dataset, config_file_list, config_dict, cmd_args
     )
@@ -110,6 +121,38 @@ def run(
         "test_result": test_result,
         "train_epoch_seconds": list(getattr(trainer, "train_epoch_seconds", [])),
     }
+
+
+def _spawn(config, run_args) -> dict | None:
+    """Run ``run(*run_args)`` in ``config['nproc']`` spawned processes, one per local rank."""
+    import torch.multiprocessing as mp
+
+    nproc = int(config["nproc"])
+    world_size = config["world_size"] if config["world_size"] not in (None, -1) else nproc
+    settings = {
+        "nproc": nproc, "world_size": world_size, "offset": config["offset"] or 0,
+        "ip": config["ip"] or "localhost", "port": config["port"] or "5678",
+    }
+    if not (0 <= settings["offset"] and settings["offset"] + nproc <= world_size):
+        raise ValueError(f"ranks offset .. offset + nproc - 1 = {settings['offset']} .. "
+                         f"{settings['offset'] + nproc - 1} do not fit in world_size = {world_size}")
+    queue = mp.get_context("spawn").SimpleQueue()
+    mp.spawn(_run_rank, args=(run_args, settings, queue), nprocs=nproc, join=True)
+    return None if queue.empty() else queue.get()
+
+
+def _run_rank(local_rank: int, run_args, settings: dict, queue) -> None:
+    import torch.distributed as dist
+
+    model, loss, dataset, config_file_list, config_dict, cmd_args, saved = run_args
+    config_dict = {**config_dict, **settings, "local_rank": local_rank}
+    try:
+        result = run(model, loss, dataset, config_file_list, config_dict, cmd_args, saved)
+        if local_rank + settings["offset"] == 0:
+            queue.put(result)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 __all__ = ["build_run", "run"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+import torch
 from recbole.trainer import Trainer as RecBoleTrainer
 from recbole.utils import get_trainer as recbole_get_trainer
 
@@ -85,8 +86,11 @@ class LossStateMixin:
         in_groups = {id(p) for group in groups for p in group["params"]}
         model_params = [p for p in self.model.parameters() if id(p) not in in_groups]
         optimizer = super()._build_optimizer(params=[{"params": model_params}, *groups], **kwargs)
-        optimizer.register_step_post_hook(lambda _optimizer, _args, _kwargs: loss.after_step())
+        optimizer.register_step_post_hook(lambda _optimizer, _args, _kwargs: self._loss_after_step(loss))
         return optimizer
+
+    def _loss_after_step(self, loss) -> None:
+        loss.after_step()
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         loss = self._training_loss()
@@ -106,9 +110,117 @@ class LossStateMixin:
                 p.requires_grad_(True)
 
 
-class Trainer(CheckpointMixin, EpochTimerMixin, LossStateMixin, RecBoleTrainer):
-    """RecBole's ``Trainer`` with safe loading of its own checkpoints, epoch timing, and the
-    training-time hooks of the loss (:class:`LossStateMixin`)."""
+class DistributedMixin:
+    """RecBole's multi-process mode (``single_spec`` False: ``nproc``/``world_size``/``ip``/
+    ``port``/``offset``, see :func:`recbole_losses.run`) on CPU (gloo) and GPU (nccl).
+
+    RecBole wraps the model in ``DistributedDataParallel(device_ids=[local_rank])`` (GPU only)
+    and makes every parameter reach the loss, which breaks when a loss freezes parameters for an
+    epoch (AdvInfoNCE) and ignores state a loss updates outside autograd. Here, with RecBole's
+    data sharding and metric reduction unchanged:
+
+    - at construction rank 0's parameters and buffers are broadcast (the ranks start equal) and
+      rank 0's checkpoint file name is used by all;
+    - before every optimiser step the gradients are averaged over the ranks (one flat
+      all-reduce; a parameter without a gradient on some rank counts as zero there), then
+      ``clip_grad_norm`` applies, so every rank takes the same step;
+    - after every step each buffer a loss declares in ``step_state`` is combined across ranks;
+    - a barrier precedes loading a checkpoint (only rank 0 writes them).
+    """
+
+    def __init__(self, config, model):
+        self.distributed = not config["single_spec"]
+        if self.distributed:
+            config["single_spec"] = True  # RecBole's own DDP wrapper: GPU only, see above
+        try:
+            super().__init__(config, model)
+        finally:
+            config["single_spec"] = not self.distributed
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            for tensor in [*self.model.parameters(), *self.model.buffers()]:
+                if tensor.layout == torch.strided:
+                    dist.broadcast(tensor.data, src=0)
+        names = [self.saved_model_file]
+        dist.broadcast_object_list(names, src=0)
+        self.saved_model_file = names[0]
+        self.distributed_clip, self.clip_grad_norm = self.clip_grad_norm, None
+
+    def set_reduce_hook(self):
+        """RecBole's DDP forward before each batch: not used (gradients are reduced per step)."""
+
+    def sync_grad_loss(self):
+        return 0
+
+    def _build_optimizer(self, **kwargs):
+        optimizer = super()._build_optimizer(**kwargs)
+        if self.distributed:
+            optimizer.register_step_pre_hook(lambda opt, _args, _kwargs: self._average_gradients(opt))
+        return optimizer
+
+    def _average_gradients(self, optimizer) -> None:
+        import torch.distributed as dist
+
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        has_grad = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=self.device)
+        dist.all_reduce(has_grad, op=dist.ReduceOp.MAX)
+        params = [p for p, flag in zip(params, has_grad.tolist()) if flag]
+        if not params:
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
+            offset += p.numel()
+        if getattr(self, "distributed_clip", None):
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), **self.distributed_clip)
+
+    def _loss_after_step(self, loss) -> None:
+        if not self.distributed or not loss.step_state:
+            return super()._loss_after_step(loss)
+        before = {name: getattr(loss, name).clone() for name in loss.step_state if getattr(loss, name) is not None}
+        super()._loss_after_step(loss)
+        sync_step_state(loss, before)
+
+    def _load_model_state(self, checkpoint_file) -> dict:
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return super()._load_model_state(checkpoint_file)
+
+
+@torch.no_grad()
+def sync_step_state(loss, before: dict) -> None:
+    """Combine across ranks the ``step_state`` buffers of ``loss`` that each rank changed from
+    ``before`` (their values before the step): see :attr:`RankingLoss.step_state`."""
+    import torch.distributed as dist
+
+    for name, old in before.items():
+        value = getattr(loss, name)
+        delta = value - old
+        if loss.step_state[name] == "sum":
+            dist.all_reduce(delta)
+            value.copy_(old + delta)
+        else:  # "mean" of the new values of the ranks that changed an entry
+            changed = (delta != 0).to(value.dtype)
+            total = torch.stack([value * changed, changed])
+            dist.all_reduce(total)
+            value.copy_(torch.where(total[1] > 0, total[0] / total[1].clamp(min=1), old))
+
+
+class Trainer(DistributedMixin, CheckpointMixin, EpochTimerMixin, LossStateMixin, RecBoleTrainer):
+    """RecBole's ``Trainer`` with safe loading of its own checkpoints, epoch timing, the
+    training-time hooks of the loss (:class:`LossStateMixin`) and RecBole's multi-process mode
+    on CPU and GPU (:class:`DistributedMixin`)."""
 
 
 def get_trainer(config) -> type:
@@ -119,7 +231,7 @@ def get_trainer(config) -> type:
     base = recbole_get_trainer(config["MODEL_TYPE"], config["model"])
     if base is RecBoleTrainer:
         return Trainer
-    return type(base.__name__, (CheckpointMixin, EpochTimerMixin, base), {"__module__": __name__})
+    return type(base.__name__, (DistributedMixin, CheckpointMixin, EpochTimerMixin, base), {"__module__": __name__})
 
 
-__all__ = ["CheckpointMixin", "EpochTimerMixin", "LossStateMixin", "Trainer", "get_trainer"]
+__all__ = ["CheckpointMixin", "DistributedMixin", "EpochTimerMixin", "LossStateMixin", "Trainer", "get_trainer", "sync_step_state"]

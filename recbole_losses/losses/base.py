@@ -33,6 +33,12 @@ class RankingLoss(nn.Module):
     # Hyperparameters under which autograd's gradient is the derivative of the returned value.
     # A loss that detaches a normaliser on purpose (CW's Z) names the setting that removes it.
     exact_gradient_params: ClassVar[dict] = {}
+    # Buffers that after_step() updates from the local batch, and how the ranks of RecBole's
+    # multi-process mode combine their updates after every step (the trainer does it): "sum" adds
+    # every rank's change (an SGD step on a sum over rows: DrRL's margins), "mean" averages the
+    # new values of the ranks that changed an entry (a per-user estimate where one row wins:
+    # SL@K's quantiles). Parameters need nothing: their gradients are averaged across ranks.
+    step_state: ClassVar[dict[str, str]] = {}
 
     def row_loss(
         self,

@@ -45,6 +45,7 @@ class DrRL(RankingLoss):
     name = "DrRL"
     prefix = "drrl_"
     default_score = "cos"
+    step_state = {"margin": "sum"}  # combined across ranks after every step (base class)
 
     def __init__(
         self,

@@ -47,6 +47,7 @@ class SLatK(RankingLoss):
     prefix = "slatk_"
     aliases = ("SLatK",)
     default_score = "cos"
+    step_state = {"beta": "mean"}  # combined across ranks after every step (base class)
 
     def __init__(
         self,
