@@ -1,0 +1,368 @@
+r"""Comparison harness: grids of backbones x losses (ours and RecBole's stock baselines) on one
+dataset, the CW ablation, sensitivity sweeps and a false-negative robustness sweep.
+
+    python benchmarks/compare.py --study=grid --dataset=health [--models=MF,LightGCN]
+        [--losses=all] [--stock=BPR,LightGCN,SimpleX] [--preset=paper] [--data_path=dataset/]
+        [--out=DIR] [--set key=value ...] [--plots/--no-plots]
+    python benchmarks/compare.py --study=ablation --dataset=health          # SL, PSL, L_C, L_W, CW (LightGCN)
+    python benchmarks/compare.py --study=tau_plus --dataset=health          # CW's tau+ incl. pop (Fig. 4)
+    python benchmarks/compare.py --study=pos_num --dataset=health           # M (Fig. 5)
+    python benchmarks/compare.py --study=beta --dataset=health              # beta (Fig. 6)
+    python benchmarks/compare.py --study=noise --dataset=health [--losses=SL,PSL,BSL,DrRL,CW]
+
+Every cell is one ``recbole_losses.run`` (the same as the ``run_recbole_losses.py`` command line
+recorded with it). A finished cell is appended to ``<out>/results.csv`` at once, keyed by a hash of
+its full configuration, so an interrupted study resumes where it stopped and a finished cell is
+never run again. After every cell ``results.md`` (our numbers, the paper's, the relative
+difference, and each command) is rewritten; PNG charts (matplotlib, the ``bench`` extra) at the end.
+Runs execute inside ``<out>`` (RecBole writes ``log/`` and ``saved/`` into the working directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ALL_LOSSES = ["BPR", "LLPAUC", "SL", "AdvInfoNCE", "BSL", "PSL", "SL@K", "CW", "CCL", "DrRL"]
+METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
+SWEEPS = {  # study -> (CW key, values); the CW paper's Fig. 4-6 on LightGCN
+    "tau_plus": ("cw_tau_plus", ["0.0", "0.02", "0.05", "0.08", "0.1", "0.12", "0.15", "pop"]),
+    "pos_num": ("pos_num", ["1", "2", "4", "6", "8"]),
+    "beta": ("cw_beta", ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2"]),
+    "noise": ("neg_noise_ratio", ["0.0", "0.1", "0.2", "0.3", "0.4", "0.5"]),
+}
+STUDIES = ["grid", "ablation", *SWEEPS]
+FIELDS = ["cell_id", "study", "dataset", "model", "loss", "label", "param", "value", "preset", "overrides",
+          *METRICS, "best_valid_ndcg@20", "seconds", "command"]
+
+# Published Recall@20 / NDCG@20 (CW paper Table II; its baselines are the SL@K paper's Table 2).
+_TABLE_II = """
+MF BPR .1627 .1234 .0816 .0527 .1355 .1111 .0665 .0453
+MF LLPAUC .1644 .1209 .0821 .0499 .1610 .1189 .1150 .0811
+MF SL .1719 .1261 .0821 .0529 .2064 .1624 .1559 .1210
+MF AdvInfoNCE .1659 .1237 .0829 .0527 .2067 .1627 .1557 .1172
+MF BSL .1719 .1261 .0834 .0530 .2071 .1630 .1563 .1212
+MF PSL .1718 .1268 .0838 .0541 .2089 .1647 .1569 .1227
+MF SL@K .1823 .1390 .0901 .0590 .2121 .1709 .1612 .1269
+MF CW .1908 .1481 .0938 .0618 .2142 .1747 .1634 .1298
+LightGCN BPR .1618 .1203 .0813 .0524 .1745 .1402 .0984 .0678
+LightGCN LLPAUC .1685 .1207 .0831 .0507 .1616 .1192 .1147 .0810
+LightGCN SL .1691 .1235 .0823 .0526 .2068 .1628 .1567 .1220
+LightGCN AdvInfoNCE .1706 .1264 .0823 .0528 .2066 .1625 .1568 .1177
+LightGCN BSL .1691 .1236 .0823 .0526 .2069 .1628 .1568 .1220
+LightGCN PSL .1701 .1270 .0830 .0536 .2086 .1648 .1575 .1233
+LightGCN SL@K .1783 .1371 .0903 .0591 .2128 .1729 .1625 .1280
+LightGCN CW .1827 .1454 .0971 .0633 .2154 .1783 .1662 .1306
+XSimGCL BPR .1496 .1108 .0777 .0508 .1966 .1570 .1269 .0905
+XSimGCL LLPAUC .1519 .1083 .0781 .0481 .1632 .1200 .1363 .1008
+XSimGCL SL .1534 .1113 .0772 .0490 .2005 .1570 .1549 .1207
+XSimGCL AdvInfoNCE .1499 .1072 .0776 .0489 .2010 .1564 .1568 .1179
+XSimGCL BSL .1649 .1201 .0800 .0507 .2037 .1597 .1550 .1207
+XSimGCL PSL .1579 .1143 .0801 .0507 .2037 .1593 .1571 .1228
+XSimGCL SL@K .1753 .1332 .0869 .0571 .2095 .1717 .1624 .1277
+XSimGCL CW .1796 .1396 .0903 .0600 .2120 .1792 .1655 .1306
+"""
+# CW paper Table III, LightGCN NDCG@20: SL, PSL, L_C, L_W, CW.
+_TABLE_III = {"health": [.1235, .1270, .1243, .1279, .1454], "electronic": [.0526, .0536, .0529, .0553, .0633],
+              "gowalla": [.1628, .1648, .1632, .1657, .1783], "amazon-book": [.1220, .1233, .1225, .1261, .1306]}
+ABLATION = [("L_SL", "SL", {}), ("L_PSL", "PSL", {}), ("L_C", "CW", {"cw_beta": "0.0"}),
+            ("L_W", "CW", {"cw_tau_plus": "0.0"}), ("L_CW", "CW", {})]
+STOCK_PAPER_ROW = {"BPR": ("MF", "BPR"), "LightGCN": ("LightGCN", "BPR")}  # stock model -> paper's BPR row
+
+
+def paper_numbers() -> dict[tuple[str, str, str], dict[str, float]]:
+    """(dataset, model, loss) -> {'recall@20', 'ndcg@20'} from the CW paper's Table II and III."""
+    table = {}
+    for line in _TABLE_II.strip().splitlines():
+        model, loss, *vals = line.split()
+        for k, ds in enumerate(["health", "electronic", "gowalla", "amazon-book"]):
+            table[(ds, model, loss)] = {"recall@20": float(vals[2 * k]), "ndcg@20": float(vals[2 * k + 1])}
+    for ds, vals in _TABLE_III.items():
+        for (label, _, _), v in zip(ABLATION, vals):
+            table[(ds, "LightGCN", label)] = {"ndcg@20": v}
+    return table
+
+
+def build_cells(args) -> list[dict]:
+    """The study's cells: model, loss (None = stock), label, swept param/value, overrides."""
+    losses = ALL_LOSSES if args.losses == "all" else [x for x in args.losses.split(",") if x]
+    cells = []
+    if args.study == "grid":
+        for model in args.models.split(","):
+            cells += [dict(model=model, loss=loss, label=loss, param="", value="", extra={}) for loss in losses]
+        cells += [dict(model=m, loss=None, label=f"{m} (stock)", param="", value="", extra={})
+                  for m in args.stock.split(",") if m]
+    elif args.study == "ablation":
+        cells = [dict(model=args.model, loss=loss, label=label, param="", value="", extra=dict(extra))
+                 for label, loss, extra in ABLATION]
+    else:
+        key, default_values = SWEEPS[args.study]
+        values = args.values.split(",") if args.values else default_values
+        sweep_losses = losses if args.study == "noise" and args.losses != "all" else (
+            ["SL", "PSL", "BSL", "DrRL", "CW"] if args.study == "noise" else ["CW"])
+        for loss in sweep_losses:
+            cells += [dict(model=args.model, loss=loss, label=loss, param=key, value=v, extra={key: v})
+                      for v in values]
+    return cells
+
+
+def cell_settings(cell, args) -> tuple[str, dict]:
+    """The preset that applies (``-`` where the preset does not cover the cell) and the overrides."""
+    from recbole_losses.config import preset_combinations
+
+    preset = "-"
+    if args.preset:
+        covered = preset_combinations(args.preset).get(args.dataset, {})
+        if (cell["loss"] or "stock") in covered.get(_config_model(cell), []):
+            preset = args.preset
+    overrides = dict(args.set)
+    overrides.update(cell["extra"])
+    if args.data_path:
+        overrides["data_path"] = args.data_path
+    return preset, overrides
+
+
+def _config_model(cell) -> str:
+    """The name the config (and the preset folders) use: MF with a loss, BPR without."""
+    return "BPR" if cell["loss"] is None and cell["model"] in ("MF", "BPR") else cell["model"]
+
+
+def command_line(cell, dataset, preset, overrides) -> str:
+    parts = ["python run_recbole_losses.py", f"--model={cell['model']}"]
+    if cell["loss"]:
+        parts.append(f"--loss={cell['loss']}")
+    parts.append(f"--dataset={dataset}")
+    if preset != "-":
+        parts.append(f"--preset={preset}")
+    parts += [f"--{k}={v}" for k, v in sorted(overrides.items())]
+    return " ".join(parts)
+
+
+def cell_id(cell, dataset, preset, overrides) -> str:
+    key = json.dumps([dataset, cell["model"], cell["loss"], cell["label"], preset, sorted(overrides.items())])
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def run_cell(cell, dataset, preset, overrides) -> dict:
+    """Train and test one cell in the current directory; metrics as plain floats."""
+    from recbole_losses import run
+
+    config = {k: _parse(v) for k, v in overrides.items()}
+    if preset != "-":
+        config["preset"] = preset
+    config.setdefault("show_progress", False)
+    start = time.time()
+    result = run(cell["model"], cell["loss"], dataset, config_dict=config)
+    test = {k: float(v) for k, v in result["test_result"].items()}
+    valid = {k: float(v) for k, v in result["best_valid_result"].items()}
+    return {**{m: test.get(m, "") for m in METRICS}, "best_valid_ndcg@20": valid.get("ndcg@20", ""),
+            "seconds": round(time.time() - start, 1)}
+
+
+def _parse(value: str):
+    """Command-line values the way RecBole's command line reads them (numbers, lists, None, strings)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = eval(value, {"__builtins__": {}}, {})  # noqa: S307 - RecBole's own convention
+        return parsed if isinstance(parsed, (int, float, list, tuple, dict, bool, type(None))) else value
+    except Exception:
+        return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def paper_ref(row: dict, study: str, dataset: str, paper: dict) -> dict:
+    """The paper's numbers for a result row ({} for sweeps and cells the paper does not report)."""
+    if row["param"]:
+        return {}
+    if not row["loss"]:
+        return paper.get((dataset, *STOCK_PAPER_ROW[row["model"]]), {}) if row["model"] in STOCK_PAPER_ROW else {}
+    return paper.get((dataset, row["model"], row["label"] if study == "ablation" else row["loss"]), {})
+
+
+def relative(ours, paper) -> str:
+    return f"{(ours - paper) / paper * 100:+.1f}%"
+
+
+def markdown(rows: list[dict], study: str, dataset: str) -> str:
+    """A table of our test metrics beside the paper's, with the relative difference and commands."""
+    paper = paper_numbers()
+    lines = [f"# {study} on {dataset}", "",
+             "Test metrics of the best-validation checkpoint (NDCG@20 on the validation split selects it). "
+             "Paper: CW paper Table II (Table III for the ablation); stock RecBole BPR / LightGCN are set "
+             "beside the paper's BPR row of that backbone. Δ = (ours − paper) / paper.", ""]
+    head = "| model | loss | param | value | Recall@20 | paper | Δ | NDCG@20 | paper | Δ | Recall@10 | NDCG@10 | preset | s |"
+    lines += [head, "|" + "|".join([" --- "] * (head.count("|") - 1)) + "|"]
+    for r in rows:
+        ref = paper_ref(r, study, dataset, paper)
+        cols = [r["model"], r["label"] if study == "ablation" else (r["loss"] or "stock"), r["param"] or "", r["value"]]
+        for m in ("recall@20", "ndcg@20"):
+            ours = float(r[m])
+            cols += [f"{ours:.4f}", f"{ref[m]:.4f}" if m in ref else "—", relative(ours, ref[m]) if m in ref else "—"]
+        cols += [f"{float(r['recall@10']):.4f}", f"{float(r['ndcg@10']):.4f}", r["preset"], r["seconds"]]
+        lines.append("| " + " | ".join(cols) + " |")
+    lines += ["", "Commands:", ""]
+    lines += [f"- `{r['command']}`" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], study: str, dataset: str, out: Path) -> list[Path]:
+    """Bar charts (grid, ablation) or line plots (sweeps) of Recall@20 and NDCG@20; needs matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paper, written = paper_numbers(), []
+    if study in ("grid", "ablation"):
+        groups = {}
+        for r in rows:
+            groups.setdefault(r["model"] if r["loss"] else "stock", []).append(r)
+        for group, rs in groups.items():
+            fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.1 * len(rs) + 2), 4))
+            for ax, m in zip(axes, ("recall@20", "ndcg@20")):
+                labels = [r["label"] for r in rs]
+                ours = [float(r[m]) for r in rs]
+                refs = [paper_ref(r, study, dataset, paper).get(m, float("nan")) for r in rs]
+                x = range(len(rs))
+                ax.bar([i - 0.2 for i in x], ours, 0.4, label="ours")
+                ax.bar([i + 0.2 for i in x], refs, 0.4, label="paper")
+                ax.set_xticks(list(x), labels, rotation=45, ha="right")
+                ax.set_title(f"{dataset} {group}: {m}")
+                ax.legend()
+            fig.tight_layout()
+            path = out / f"{study}_{dataset}_{group}.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for ax, m in zip(axes, ("recall@20", "ndcg@20")):
+            for loss in dict.fromkeys(r["label"] for r in rows):
+                rs = [r for r in rows if r["label"] == loss]
+                ax.plot(range(len(rs)), [float(r[m]) for r in rs], marker="o", label=loss)
+                ax.set_xticks(range(len(rs)), [r["value"] for r in rs])
+            ax.set_xlabel(rows[0]["param"])
+            ax.set_title(f"{dataset} {rows[0]['model']}: {m}")
+            ax.legend()
+        fig.tight_layout()
+        path = out / f"{study}_{dataset}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python benchmarks/compare.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", choices=STUDIES, default="grid")
+    p.add_argument("--dataset", default="health")
+    p.add_argument("--models", default="MF,LightGCN", help="grid backbones (comma-separated)")
+    p.add_argument("--model", default="LightGCN", help="backbone of the ablation and sweeps")
+    p.add_argument("--losses", default="all", help=f"comma-separated, or all: {','.join(ALL_LOSSES)}")
+    p.add_argument("--stock", default="BPR,LightGCN,SimpleX", help="stock RecBole models of the grid ('' for none)")
+    p.add_argument("--values", default="", help="sweep values (comma-separated; default: the study's)")
+    p.add_argument("--preset", default="paper", help="hyperparameter preset where it covers a cell ('' for none)")
+    p.add_argument("--data_path", default="", help="RecBole data_path of prepared datasets (default dataset/)")
+    p.add_argument("--out", default="", help="output folder (default benchmarks/results/<study>-<dataset>)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every cell")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNG charts")
+    args = p.parse_args(argv)
+    bad = [s for s in args.set if "=" not in s]
+    if bad:
+        p.error(f"--set takes KEY=VALUE, got {bad}")
+    args.set = dict(s.split("=", 1) for s in args.set)
+    if args.data_path:
+        args.data_path = os.path.abspath(args.data_path)
+    unknown = [x for x in args.losses.split(",") if x and args.losses != "all" and x not in ALL_LOSSES]
+    if unknown:
+        p.error(f"unknown losses {unknown}; valid: {', '.join(ALL_LOSSES)}")
+    return args
+
+
+def main(argv=None, runner=run_cell) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    warnings.filterwarnings("ignore", module="recbole")  # RecBole 1.2.1's pandas/torch deprecation noise
+    out = Path(args.out or Path(__file__).resolve().parent / "results" / f"{args.study}-{args.dataset}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / "results.csv", out / "results.md"
+    cells = build_cells(args)
+    planned = []
+    for cell in cells:
+        preset, overrides = cell_settings(cell, args)
+        cid = cell_id(cell, args.dataset, preset, overrides)
+        planned.append((cid, cell, preset, overrides))
+    done = {r["cell_id"] for r in read_rows(csv_path)}
+    todo = [p for p in planned if p[0] not in done]
+    print(f"{args.study} on {args.dataset}: {len(planned)} cells, {len(planned) - len(todo)} already done, "
+          f"{len(todo)} to run; results in {out}", flush=True)
+    cwd, failures, started = os.getcwd(), 0, time.time()
+    os.chdir(out)
+    try:
+        for k, (cid, cell, preset, overrides) in enumerate(todo, 1):
+            cmd = command_line(cell, args.dataset, preset, overrides)
+            print(f"[{k}/{len(todo)}] {cell['model']} x {cell['label']} {cell['param']}={cell['value']}".rstrip("="),
+                  flush=True)
+            try:
+                metrics = runner(cell, args.dataset, preset, overrides)
+            except Exception as err:  # one failing cell must not stop the grid; it is retried next time
+                failures += 1
+                print(f"    FAILED: {type(err).__name__}: {err}", flush=True)
+                with open(out / "failures.log", "a", encoding="utf-8") as f:
+                    f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {cmd}\n    {type(err).__name__}: {err}\n")
+                continue
+            row = {"cell_id": cid, "study": args.study, "dataset": args.dataset, "model": cell["model"],
+                   "loss": cell["loss"] or "", "label": cell["label"], "param": cell["param"], "value": cell["value"],
+                   "preset": preset, "overrides": json.dumps(overrides, sort_keys=True), "command": cmd, **metrics}
+            append_row(csv_path, row)
+            elapsed = time.time() - started
+            eta = elapsed / k * (len(todo) - k)
+            print(f"    NDCG@20 {float(row['ndcg@20']):.4f}  Recall@20 {float(row['recall@20']):.4f}  "
+                  f"({row['seconds']} s; elapsed {elapsed / 60:.1f} min, ~{eta / 60:.1f} min left)", flush=True)
+            write_reports(csv_path, md_path, planned, args, plots=False)
+    finally:
+        os.chdir(cwd)
+    write_reports(csv_path, md_path, planned, args, plots=args.plots)
+    return 1 if failures else 0
+
+
+def write_reports(csv_path: Path, md_path: Path, planned, args, plots: bool) -> None:
+    """results.md (and the PNGs) from this study's finished cells, in the study's order."""
+    by_id = {r["cell_id"]: r for r in read_rows(csv_path)}
+    rows = [by_id[cid] for cid, *_ in planned if cid in by_id]
+    if not rows:
+        return
+    md_path.write_text(markdown(rows, args.study, args.dataset), encoding="utf-8")
+    if plots:
+        try:
+            for path in plot(rows, args.study, args.dataset, md_path.parent):
+                print(f"wrote {path}")
+        except ImportError:
+            print("matplotlib is not installed (pip install -e '.[bench]'): no PNG charts written", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""benchmarks/compare.py: cells, resume, CSV and Markdown (with the paper's numbers), plots."""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("compare", ROOT / "benchmarks" / "compare.py")
+compare = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(compare)
+
+
+class FakeRunner:
+    """Records the cells it is asked to run; NDCG@20 = 1.1 x the paper's value where there is one."""
+
+    def __init__(self, fail=()):
+        self.calls, self.fail = [], set(fail)
+
+    def __call__(self, cell, dataset, preset, overrides):
+        self.calls.append((cell["model"], cell["label"], cell["value"], preset, dict(overrides)))
+        if cell["label"] in self.fail:
+            raise RuntimeError("boom")
+        ref = compare.paper_numbers().get((dataset, cell["model"], cell["loss"]), {})
+        ndcg = 1.1 * ref.get("ndcg@20", 0.1)
+        return {"recall@10": 0.05, "ndcg@10": 0.04, "recall@20": 0.2, "ndcg@20": ndcg,
+                "best_valid_ndcg@20": 0.1, "seconds": 1.0}
+
+
+def rows(out):
+    with open(out / "results.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def grid(out, *extra):
+    return ["--study=grid", "--dataset=health", "--models=MF", "--losses=PSL,DrRL", "--stock=BPR,SimpleX",
+            f"--out={out}", "--no-plots", *extra]
+
+
+def test_grid_writes_csv_and_markdown_with_the_paper_beside_ours(tmp_path):
+    fake = FakeRunner()
+    assert compare.main(grid(tmp_path), runner=fake) == 0
+    assert [c[:2] for c in fake.calls] == [("MF", "PSL"), ("MF", "DrRL"), ("BPR", "BPR (stock)"), ("SimpleX", "SimpleX (stock)")]
+    # The paper preset where it covers the cell (MF x PSL, stock BPR), none where it does not.
+    assert [c[3] for c in fake.calls] == ["paper", "-", "paper", "-"]
+    table = rows(tmp_path)
+    assert len(table) == 4 and len({r["cell_id"] for r in table}) == 4
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
+    # MF x PSL on Health: paper NDCG@20 .1268, ours (fake) 1.1 x that -> +10.0%
+    assert "| MF | PSL |  |  | 0.2000 | 0.1718 | +16.4% | 0.1395 | 0.1268 | +10.0% |" in md
+    assert "| MF | DrRL |  |  | 0.2000 | — | — |" in md
+    assert "| BPR | stock |  |  | 0.2000 | 0.1627 |" in md  # stock BPR beside the paper's MF x BPR
+    assert "`python run_recbole_losses.py --model=MF --loss=PSL --dataset=health --preset=paper`" in md
+
+
+def test_resume_runs_only_unfinished_cells(tmp_path):
+    compare.main(grid(tmp_path), runner=FakeRunner())
+    again = FakeRunner()
+    assert compare.main(grid(tmp_path), runner=again) == 0
+    assert again.calls == []
+    kept = [r for r in rows(tmp_path) if r["loss"] != "DrRL"]
+    with open(tmp_path / "results.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=compare.FIELDS)
+        writer.writeheader()
+        writer.writerows(kept)
+    third = FakeRunner()
+    compare.main(grid(tmp_path), runner=third)
+    assert [c[1] for c in third.calls] == ["DrRL"]
+    changed = FakeRunner()
+    compare.main(grid(tmp_path, "--set", "epochs=1"), runner=changed)  # another configuration: new cells
+    assert len(changed.calls) == 4 and all(c[4]["epochs"] == "1" for c in changed.calls)
+    assert len(rows(tmp_path)) == 8
+
+
+def test_a_failing_cell_is_logged_and_retried(tmp_path):
+    assert compare.main(grid(tmp_path), runner=FakeRunner(fail={"DrRL"})) == 1
+    assert "DrRL" in (tmp_path / "failures.log").read_text(encoding="utf-8")
+    assert len(rows(tmp_path)) == 3
+    retry = FakeRunner()
+    assert compare.main(grid(tmp_path), runner=retry) == 0
+    assert [c[1] for c in retry.calls] == ["DrRL"]
+
+
+def test_ablation_cells_and_table_iii(tmp_path):
+    fake = FakeRunner()
+    compare.main(["--study=ablation", "--dataset=health", f"--out={tmp_path}", "--no-plots"], runner=fake)
+    assert [(c[0], c[1]) for c in fake.calls] == [("LightGCN", x) for x in ("L_SL", "L_PSL", "L_C", "L_W", "L_CW")]
+    extra = {c[1]: {k: v for k, v in c[4].items()} for c in fake.calls}
+    assert extra["L_C"] == {"cw_beta": "0.0"} and extra["L_W"] == {"cw_tau_plus": "0.0"} and extra["L_CW"] == {}
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| LightGCN | L_W |  |  |" in md and "| 0.1279 |" in md and "| 0.1454 |" in md
+
+
+@pytest.mark.parametrize("study,param,n", [("tau_plus", "cw_tau_plus", 8), ("pos_num", "pos_num", 5),
+                                           ("beta", "cw_beta", 7), ("noise", "neg_noise_ratio", 30)])
+def test_sweeps(tmp_path, study, param, n):
+    fake = FakeRunner()
+    compare.main([f"--study={study}", "--dataset=health", f"--out={tmp_path}", "--no-plots"], runner=fake)
+    assert len(fake.calls) == n and all(param in c[4] for c in fake.calls)
+    table = rows(tmp_path)
+    if study == "tau_plus":
+        assert [r["value"] for r in table][-1] == "pop"
+        assert "--cw_tau_plus=pop" in table[-1]["command"]
+    if study == "noise":
+        assert sorted({r["loss"] for r in table}) == ["BSL", "CW", "DrRL", "PSL", "SL"]
+        assert {r["value"] for r in table} == {"0.0", "0.1", "0.2", "0.3", "0.4", "0.5"}
+
+
+def test_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    compare.main(grid(tmp_path), runner=FakeRunner())
+    compare.main(["--study=beta", "--dataset=health", f"--out={tmp_path / 'beta'}", "--no-plots"], runner=FakeRunner())
+    written = compare.plot(rows(tmp_path), "grid", "health", tmp_path)
+    written += compare.plot(rows(tmp_path / "beta"), "beta", "health", tmp_path / "beta")
+    assert sorted(p.name for p in written) == ["beta_health.png", "grid_health_MF.png", "grid_health_stock.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_a_real_cell_on_ml100k(tmp_path):
+    out = tmp_path / "real"
+    args = ["--study=grid", "--dataset=ml-100k", "--models=MF", "--losses=CW", "--stock=", f"--out={out}",
+            "--no-plots", "--set", "epochs=1", "--set", "neg_num=8", "--set", "state=WARNING"]
+    assert compare.main(args) == 0
+    (row,) = rows(out)
+    assert row["preset"] == "-" and json.loads(row["overrides"]) == {"epochs": "1", "neg_num": "8", "state": "WARNING"}
+    assert all(0.0 < float(row[m]) < 1.0 for m in compare.METRICS)
+    assert row["command"] == "python run_recbole_losses.py --model=MF --loss=CW --dataset=ml-100k --epochs=1 --neg_num=8 --state=WARNING"
+    assert (out / "log").is_dir()  # RecBole's files land in the output folder, not the caller's directory
