@@ -21,10 +21,17 @@ def train_sets(users, items):
     return sets
 
 
-@pytest.fixture(params=["bitmap", "searchsorted"])
+MEMBERSHIP = {  # which membership structure the sampler uses
+    "table": {},
+    "bitmap": {"table_bytes": 0},
+    "searchsorted": {"table_bytes": 0, "bitmap_bytes": 0},
+}
+
+
+@pytest.fixture(params=list(MEMBERSHIP))
 def sampler(request):
     users, items = toy_pairs()
-    return TrainingItemSampler(users, items, U, I, bitmap_bytes=2**20 if request.param == "bitmap" else 0)
+    return TrainingItemSampler(users, items, U, I, **MEMBERSHIP[request.param])
 
 
 def test_negatives_never_training_positives_and_shape(sampler):
@@ -107,14 +114,18 @@ def test_user_without_training_items_cannot_get_positives():
         s.positives(torch.tensor([3]), 2)
 
 
-def test_bitmap_and_searchsorted_membership_agree():
+def test_table_bitmap_and_searchsorted_membership_agree_with_the_pairs():
     users, items = toy_pairs(2, 500)
-    a = TrainingItemSampler(users, items, U, I)
-    b = TrainingItemSampler(users, items, U, I, bitmap_bytes=0)
-    assert a.bitmap is not None and b.bitmap is None
+    pairs = set(zip(users.tolist(), items.tolist()))
+    samplers = {kind: TrainingItemSampler(users, items, U, I, **kw) for kind, kw in MEMBERSHIP.items()}
+    assert samplers["table"].table is not None
+    assert samplers["bitmap"].table is None and samplers["bitmap"].bitmap is not None
+    assert samplers["searchsorted"].table is None and samplers["searchsorted"].bitmap is None
     qu = torch.randint(0, U, (300,))
     qi = torch.randint(0, I, (300, 9))
-    assert torch.equal(a.is_training_positive(qu, qi), b.is_training_positive(qu, qi))
+    expected = torch.tensor([[(u, i) in pairs for i in row] for u, row in zip(qu.tolist(), qi.tolist())])
+    for kind, s in samplers.items():
+        assert torch.equal(s.is_training_positive(qu, qi), expected), kind
 
 
 def test_dataloader_on_ml100k_gives_b_by_n_from_the_training_split(workdir):
