@@ -143,3 +143,9 @@ def test_headline_command_without_preparation_fails_with_the_command(workdir, ca
     assert code == 2
     assert "python -m recbole_losses.prepare --dataset=gowalla --source=/path/to/gowalla/proc.zip" in err
     assert "--data_path" not in err  # the default data_path (dataset/) needs no option
+
+
+def test_stopping_step_none_switches_early_stopping_off():
+    assert Config("MF", "health", config_dict={"loss": "PSL"})["stopping_step"] == 10
+    c = Config("MF", "health", config_dict={"loss": "PSL"}, cmd_args=["--stopping_step=None"])
+    assert c["stopping_step"] > c["epochs"] // c["eval_step"]
