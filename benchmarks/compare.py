@@ -8,7 +8,7 @@ dataset, the CW ablation, sensitivity sweeps and a false-negative robustness swe
     python benchmarks/compare.py --study=tau_plus --dataset=health          # CW's tau+ incl. pop (Fig. 4)
     python benchmarks/compare.py --study=pos_num --dataset=health           # M (Fig. 5)
     python benchmarks/compare.py --study=beta --dataset=health              # beta (Fig. 6)
-    python benchmarks/compare.py --study=noise --dataset=health [--losses=SL,PSL,BSL,DrRL,CW]
+    python benchmarks/compare.py --study=noise --dataset=health [--losses=SL,PSL,BSL,CCL,DrRL,CW]
 
 Every cell is one ``recbole_losses.run`` (the same as the ``run_recbole_losses.py`` command line
 recorded with it). A finished cell is appended to ``<out>/results.csv`` at once, keyed by a hash of
@@ -106,7 +106,7 @@ def build_cells(args) -> list[dict]:
         key, default_values = SWEEPS[args.study]
         values = args.values.split(",") if args.values else default_values
         sweep_losses = losses if args.study == "noise" and args.losses != "all" else (
-            ["SL", "PSL", "BSL", "DrRL", "CW"] if args.study == "noise" else ["CW"])
+            ["SL", "PSL", "BSL", "CCL", "DrRL", "CW"] if args.study == "noise" else ["CW"])
         for loss in sweep_losses:
             cells += [dict(model=args.model, loss=loss, label=loss, param=key, value=v, extra={key: v})
                       for v in values]

@@ -94,7 +94,7 @@ def test_ablation_cells_and_table_iii(tmp_path):
 
 
 @pytest.mark.parametrize("study,param,n", [("tau_plus", "cw_tau_plus", 8), ("pos_num", "pos_num", 5),
-                                           ("beta", "cw_beta", 7), ("noise", "neg_noise_ratio", 30)])
+                                           ("beta", "cw_beta", 7), ("noise", "neg_noise_ratio", 36)])
 def test_sweeps(tmp_path, study, param, n):
     fake = FakeRunner()
     compare.main([f"--study={study}", "--dataset=health", f"--out={tmp_path}", "--no-plots"], runner=fake)
@@ -104,7 +104,7 @@ def test_sweeps(tmp_path, study, param, n):
         assert [r["value"] for r in table][-1] == "pop"
         assert "--cw_tau_plus=pop" in table[-1]["command"]
     if study == "noise":
-        assert sorted({r["loss"] for r in table}) == ["BSL", "CW", "DrRL", "PSL", "SL"]
+        assert sorted({r["loss"] for r in table}) == ["BSL", "CCL", "CW", "DrRL", "PSL", "SL"]
         assert {r["value"] for r in table} == {"0.0", "0.1", "0.2", "0.3", "0.4", "0.5"}
 
 
