@@ -300,6 +300,11 @@ def parse_args(argv):
     unknown = [x for x in args.losses.split(",") if x and args.losses != "all" and x not in ALL_LOSSES]
     if unknown:
         p.error(f"unknown losses {unknown}; valid: {', '.join(ALL_LOSSES)}")
+    from recbole_losses.config import properties_dir
+
+    presets = sorted(d.name for d in (properties_dir() / "preset").iterdir() if d.is_dir())
+    if args.preset and args.preset not in presets:
+        p.error(f"unknown preset {args.preset!r}; valid: {', '.join(presets)} (or '' for none)")
     return args
 
 

@@ -13,7 +13,10 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="run_recbole_losses.py",
         description="Train a RecBole model with a recbole-losses ranking loss and test it.",
-        epilog="Extra --key=value arguments override any RecBole/recbole-losses config key.",
+        epilog="Extra --key=value arguments override any RecBole/recbole-losses config key, e.g. "
+        "--preset=paper (the published tuned settings of the dataset x model x loss) or --data_path=DIR. "
+        "Benchmark datasets (health, electronic, gowalla, amazon-book) are prepared once with "
+        "python -m recbole_losses.prepare --dataset=NAME --source=PATH/TO/proc.zip.",
     )
     parser.add_argument("--model", "-m", default="MF", help="backbone (MF, LightGCN, NGCF) or any RecBole model")
     parser.add_argument("--loss", "-l", default=None, help="BPR, SL, PSL, CW; omit for the stock RecBole model")

@@ -128,3 +128,12 @@ def test_a_real_cell_on_ml100k(tmp_path):
     assert all(0.0 < float(row[m]) < 1.0 for m in compare.METRICS)
     assert row["command"] == "python run_recbole_losses.py --model=MF --loss=CW --dataset=ml-100k --epochs=1 --neg_num=8 --state=WARNING"
     assert (out / "log").is_dir()  # RecBole's files land in the output folder, not the caller's directory
+
+
+@pytest.mark.parametrize("bad,message", [("--losses=PSL,Foo", "unknown losses ['Foo']"),
+                                         ("--preset=papers", "unknown preset 'papers'; valid: paper"),
+                                         ("--set=epochs", "--set takes KEY=VALUE")])
+def test_bad_arguments_are_named(tmp_path, capsys, bad, message):
+    with pytest.raises(SystemExit):
+        compare.main(["--study=grid", f"--out={tmp_path}", bad], runner=FakeRunner())
+    assert message in capsys.readouterr().err
