@@ -110,9 +110,30 @@ def test_backbones_use_the_vectorised_builder():
     assert BACKBONES["LightGCN"].recbole_class is LightGCN
     assert BACKBONES["NGCF"].recbole_class is NGCF
     assert issubclass(LightGCN, RecBoleLightGCN) and issubclass(NGCF, RecBoleNGCF)
-    # The subclasses replace only the adjacency builder.
-    assert set(vars(LightGCN)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat"}
+    # NGCF replaces only the adjacency builder; LightGCN its propagation too (checked below).
+    assert set(vars(LightGCN)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat", "layers", "forward"}
     assert set(vars(NGCF)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat"}
+
+
+def test_lightgcn_propagation_equals_recboles_values_and_gradients(ml100k_train):
+    _, dataset = ml100k_train
+    config = Config("LightGCN", "ml-100k", config_dict={"loss": "SL", "show_progress": False})
+    net = COMPOSED["LightGCN"](config, dataset).net
+    weights = (net.user_embedding.weight, net.item_embedding.weight)
+
+    def values_and_grads(forward):
+        user, item = forward()
+        (user.square().sum() + item.pow(3).sum()).backward()
+        grads = [w.grad.clone() for w in weights]
+        for w in weights:
+            w.grad = None
+        return user.detach(), item.detach(), *grads
+
+    ours = values_and_grads(net.forward)
+    net.norm_adj_matrix = net.norm_adj_matrix.to_sparse_coo()  # RecBole's COO torch.sparse.mm
+    reference = values_and_grads(lambda: RecBoleLightGCN.forward(net))
+    for a, b in zip(ours, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["LightGCN", "NGCF"])
@@ -130,6 +151,7 @@ def test_composed_graph_backbones_build_recbole_equal_adjacency(ml100k_train, na
     assert type(composed.net) is BACKBONES[name].recbole_class
     matrix = dataset.inter_matrix(form="coo").astype(np.float32)
     ref = recbole_adjacency(matrix, dataset.user_num, dataset.item_num).coalesce()
-    built = composed.net.norm_adj_matrix.coalesce()
+    built = composed.net.norm_adj_matrix  # CSR for LightGCN (symmetric_spmm), COO for NGCF
+    built = (built.to_sparse_coo() if built.layout == torch.sparse_csr else built).coalesce()
     assert torch.equal(built.indices(), ref.indices())
     torch.testing.assert_close(built.values(), ref.values(), rtol=1e-6, atol=0)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses._functional import infonce
-from .graph import LightGCN, normalized_adjacency, symmetric_spmm
+from .graph import LightGCN
 
 __all__ = ["XSimGCL"]
 
@@ -67,10 +67,6 @@ class XSimGCL(LightGCN):
             )
         self.reg_weight = float(self.reg_weight or 0.0)
 
-    def get_norm_adj_mat(self) -> torch.Tensor:
-        # CSR with symmetric_spmm: several times faster than COO with torch.sparse.mm on CPU.
-        return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items, layout="csr")
-
     def perturb(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Adds ε · sign(e) ⊙ normalize(U[0, 1)) to every row of ``embeddings`` [n, d]."""
         noise = F.normalize(torch.rand_like(embeddings), dim=-1)
@@ -79,13 +75,7 @@ class XSimGCL(LightGCN):
     def propagate(self, perturbed: bool) -> list[torch.Tensor]:
         """Layers 0..L of the stacked [n_users + n_items, d] embeddings, noise added after each
         propagation when ``perturbed``."""
-        layers = [self.get_ego_embeddings()]
-        for _ in range(self.n_layers):
-            layer = symmetric_spmm(self.norm_adj_matrix, layers[-1])
-            if perturbed and self.eps > 0:
-                layer = self.perturb(layer)
-            layers.append(layer)
-        return layers
+        return self.layers(self.perturb if perturbed and self.eps > 0 else None)
 
     def _final(self, layers: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(layers[1:], dim=0).mean(dim=0)
