@@ -12,7 +12,7 @@ compat.apply_all()
 from .config import Config  # noqa: E402
 from .losses import LOSSES, RankingLoss, available_losses, build_loss, register_loss  # noqa: E402
 from .models import available_models, resolve_model  # noqa: E402
-from .quick_start import run  # noqa: E402
+from .quick_start import load_data_and_model, run  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "available_losses",
     "available_models",
     "build_loss",
+    "load_data_and_model",
     "register_loss",
     "resolve_model",
     "run",

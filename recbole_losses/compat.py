@@ -12,12 +12,15 @@ Nothing here edits RecBole's files.
   construction. We restore ``_update`` as "add these entries" on the matrix's own dict.
 - :func:`load_checkpoint`: ``recbole/trainer/trainer.py`` calls ``torch.load`` without
   ``weights_only``; torch >= 2.6 defaults it to True and RecBole's checkpoints (a pickled ``Config``)
-  fail to load. Our ``Trainer`` loads its *own* checkpoints through this function.
+  fail to load. Our trainers write checkpoints of tensors and plain values only and read them
+  through this function with the safe loader; pickled files need ``trusted=True``.
 - ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
   import it (see ``recbole_losses.quick_start``).
 """
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,13 +54,23 @@ def patch_dok_update() -> bool:
     return True
 
 
-def load_checkpoint(path, map_location=None) -> dict:
-    """Load a checkpoint written by RecBole's ``Trainer._save_checkpoint`` (a pickled dict).
-
-    Only for files this library's trainer wrote itself: they hold a pickled ``Config``, which
-    torch's ``weights_only`` loader cannot read, so the full unpickler is used on purpose.
-    """
-    return torch.load(path, map_location=map_location, weights_only=False)
+def load_checkpoint(path, map_location=None, trusted: bool = False) -> dict:
+    """Load a checkpoint: by default with torch's safe ``weights_only`` loader, which reads the
+    checkpoints this library's trainers write (tensors and plain values only) and refuses files
+    holding pickled objects, such as stock RecBole checkpoints (a pickled ``Config``) or a
+    foreign file, without running any of their code. ``trusted=True`` uses the full unpickler:
+    only for files from a source you trust (it can run arbitrary code)."""
+    if trusted:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"checkpoint {path} holds pickled Python objects (stock RecBole checkpoints, or files "
+            "from elsewhere, do), which are not unpickled unless trusted: if you trust its source, "
+            "load it with recbole_losses.compat.load_checkpoint(path, trusted=True). "
+            f"torch said: {str(err).splitlines()[0]}"
+        ) from None
 
 
 def apply_all() -> None:

@@ -20,6 +20,20 @@ from .compat import load_checkpoint
 
 
 class CheckpointMixin:
+    """Checkpoints that torch's safe ``weights_only`` loader reads, and exact resuming.
+
+    A checkpoint holds RecBole's entries (epoch, cur_step, best_valid_score, state_dict with the
+    loss's state, other_parameter, optimizer) plus ``best_valid_result``, the random states
+    (torch, CUDA, NumPy, Python, the training loader's generator) and ``config`` as plain values
+    (:func:`plain_config`) instead of a pickled ``Config``. Resuming restores the random states at
+    the start of :meth:`fit`, so a resumed run continues exactly as the uninterrupted one would.
+    Files holding pickled objects (stock RecBole checkpoints, foreign files) are refused unless
+    loaded with ``compat.load_checkpoint(path, trusted=True)``.
+    """
+
+    _train_loader = None
+    _resume_rng = None
+
     def _load_model_state(self, checkpoint_file) -> dict:
         checkpoint = load_checkpoint(checkpoint_file, map_location=self.device)
         self.model.load_state_dict(checkpoint["state_dict"])
@@ -39,8 +53,96 @@ class CheckpointMixin:
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
+        self.best_valid_result = checkpoint.get("best_valid_result")
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self._resume_rng = checkpoint.get("rng")
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        self._train_loader = train_data
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng, getattr(train_data, "generator", None))
+            self._resume_rng = None
+        return super().fit(train_data, valid_data, verbose=verbose, saved=saved,
+                           show_progress=show_progress, callback_fn=callback_fn)
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        best = getattr(self, "best_valid_result", None)
+        state = {
+            "config": plain_config(self.config),
+            "epoch": epoch,
+            "cur_step": self.cur_step,
+            "best_valid_score": float(self.best_valid_score),
+            "best_valid_result": None if best is None else {k: float(v) for k, v in best.items()},
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": get_rng_state(getattr(self._train_loader, "generator", None)),
+        }
+        torch.save(state, saved_model_file)
+        if verbose:
+            self.logger.info(f"Saving current: {saved_model_file}")
+
+
+_DISTRIBUTED_KEYS = ("local_rank", "nproc", "world_size", "ip", "port", "offset", "backend")
+
+
+def plain_config(config) -> dict:
+    """What a checkpoint keeps of a ``Config``, as plain values: ``model``, ``dataset``, ``loss``,
+    ``external`` (the user's settings from files, dict and command line, the multi-process keys
+    left out: enough to rebuild the run) and ``final`` (every resolved key; values that are not
+    plain become their ``str``)."""
+
+    def plain(value):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        return float(value) if hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0 else str(value)
+
+    external = {k: v for k, v in config.external_config_dict.items() if k not in _DISTRIBUTED_KEYS}
+    return {
+        "model": config["model"], "dataset": config["dataset"], "loss": config["loss"],
+        "external": plain(external), "final": plain(config.final_config_dict),
+    }
+
+
+def get_rng_state(generator=None) -> dict:
+    """The random states a training run draws from, as tensors and plain values."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "python": list(random.getstate()),
+        "generator": None if generator is None else generator.get_state(),
+    }
+
+
+def set_rng_state(state: dict, generator=None) -> None:
+    """Restore what :func:`get_rng_state` saved (the loader's generator into ``generator``)."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if generator is not None and state["generator"] is not None:
+        generator.set_state(state["generator"].cpu())
 
 
 class EpochTimerMixin:
@@ -234,4 +336,4 @@ def get_trainer(config) -> type:
     return type(base.__name__, (DistributedMixin, CheckpointMixin, EpochTimerMixin, base), {"__module__": __name__})
 
 
-__all__ = ["CheckpointMixin", "DistributedMixin", "EpochTimerMixin", "LossStateMixin", "Trainer", "get_trainer", "sync_step_state"]
+__all__ = ["CheckpointMixin", "DistributedMixin", "get_rng_state", "plain_config", "set_rng_state", "EpochTimerMixin", "LossStateMixin", "Trainer", "get_trainer", "sync_step_state"]

@@ -42,7 +42,9 @@ def test_checkpoint_with_pickled_config_loads(workdir):
     torch.save(state, "ckpt.pth", pickle_protocol=4)
     with pytest.raises(Exception):
         torch.load("ckpt.pth")  # torch >= 2.6 default (weights_only=True) refuses it
-    loaded = compat.load_checkpoint("ckpt.pth", map_location="cpu")
+    with pytest.raises(ValueError, match="trusted=True"):
+        compat.load_checkpoint("ckpt.pth", map_location="cpu")  # not unpickled unless trusted
+    loaded = compat.load_checkpoint("ckpt.pth", map_location="cpu", trusted=True)
     assert loaded["config"]["model"] == "BPR" and torch.equal(loaded["state_dict"]["w"], torch.ones(2))
 
 
