@@ -13,6 +13,7 @@ its ``--key=value`` arguments), never from ``sys.argv``: the Python API stays de
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from . import compat
@@ -164,6 +165,14 @@ def validate(config) -> None:
             if key.startswith(cls.prefix) and key not in cls.config_keys():
                 valid = ", ".join(cls.config_keys()) or "(none)"
                 raise ValueError(f"unknown config key {key!r} for loss {cls.name}; valid {cls.name} keys: {valid}")
+    active = config["loss"]
+    for key in config.external_config_dict:
+        owners = [cls.name for cls in LOSSES.values() if key in cls.config_keys() and cls.name != active]
+        if owners and (active is None or key not in get_loss_class(active).config_keys()):
+            warnings.warn(
+                f"config key {key!r} belongs to loss {owners[0]}, but the configured loss is {active}: it is ignored",
+                UserWarning, stacklevel=3,
+            )
     if config["loss"] is None:
         return
     for key in ("neg_num", "pos_num"):

@@ -145,6 +145,20 @@ def set_rng_state(state: dict, generator=None) -> None:
         generator.set_state(state["generator"].cpu())
 
 
+class FiniteLossMixin:
+    """Stops on the first batch whose training loss is NaN **or ±inf** (RecBole checks only NaN,
+    and an infinite loss turns every parameter into NaN at the next step), with an error saying
+    what to try. Losses return NaN for non-finite scores (:class:`RankingLoss`)."""
+
+    def _check_nan(self, loss):
+        if not torch.isfinite(loss):
+            raise ValueError(
+                f"training loss is {float(loss)}: non-finite scores or parameters (a NaN/inf input, or "
+                "training diverged). Try a lower learning_rate, a larger temperature, clip_grad_norm, "
+                "or reg_weight; benchmarks/stability.py checks a configuration for NaN/inf"
+            )
+
+
 class EpochTimerMixin:
     """Records the wall time of every training epoch in ``train_epoch_seconds``."""
 
@@ -319,7 +333,7 @@ def sync_step_state(loss, before: dict) -> None:
             value.copy_(torch.where(total[1] > 0, total[0] / total[1].clamp(min=1), old))
 
 
-class Trainer(DistributedMixin, CheckpointMixin, EpochTimerMixin, LossStateMixin, RecBoleTrainer):
+class Trainer(DistributedMixin, CheckpointMixin, FiniteLossMixin, EpochTimerMixin, LossStateMixin, RecBoleTrainer):
     """RecBole's ``Trainer`` with safe loading of its own checkpoints, epoch timing, the
     training-time hooks of the loss (:class:`LossStateMixin`) and RecBole's multi-process mode
     on CPU and GPU (:class:`DistributedMixin`)."""
@@ -333,7 +347,7 @@ def get_trainer(config) -> type:
     base = recbole_get_trainer(config["MODEL_TYPE"], config["model"])
     if base is RecBoleTrainer:
         return Trainer
-    return type(base.__name__, (DistributedMixin, CheckpointMixin, EpochTimerMixin, base), {"__module__": __name__})
+    return type(base.__name__, (DistributedMixin, CheckpointMixin, FiniteLossMixin, EpochTimerMixin, base), {"__module__": __name__})
 
 
-__all__ = ["CheckpointMixin", "DistributedMixin", "get_rng_state", "plain_config", "set_rng_state", "EpochTimerMixin", "LossStateMixin", "Trainer", "get_trainer", "sync_step_state"]
+__all__ = ["CheckpointMixin", "DistributedMixin", "get_rng_state", "plain_config", "set_rng_state", "EpochTimerMixin", "FiniteLossMixin", "LossStateMixin", "Trainer", "get_trainer", "sync_step_state"]

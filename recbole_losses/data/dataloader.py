@@ -33,7 +33,10 @@ class SampledTrainDataLoader(TrainDataLoader):
             alpha=config["neg_alpha"],
         )
         self.neg_item_field = config["NEG_PREFIX"] + dataset.iid_field
+        check_trainable(dataset, self.item_sampler)
         super().__init__(config, dataset, sampler, shuffle=shuffle)
+        if not config["single_spec"]:
+            self.sampler.seed = config["seed"]  # RecBole's DistributedSampler: seed 0 otherwise
 
     def collate_fn(self, index):
         data = super().collate_fn(index)
@@ -59,6 +62,21 @@ class SampledTrainDataLoader(TrainDataLoader):
         return neg
 
 
+def check_trainable(dataset, item_sampler) -> None:
+    """ValueError, before training, for a training split the sampled batch mode cannot use: no
+    rows, or users whose training items are every item (no negative exists)."""
+    if len(dataset) == 0:
+        raise ValueError(f"the training split of dataset {dataset.dataset_name!r} is empty: nothing to train on")
+    users = dataset.inter_feat[dataset.uid_field].unique()
+    full = users[item_sampler.free[users] <= 0]
+    if full.numel():
+        tokens = [str(t) for t in dataset.id2token(dataset.uid_field, full[:5].numpy())]
+        raise ValueError(
+            f"users {tokens} ({full.numel()} in all) interacted with every item in training, so no "
+            f"negative can be sampled for them; remove them (e.g. user_inter_num_interval) or add items"
+        )
+
+
 def data_preparation(config, dataset):
     """RecBole's ``data_preparation``, with the sampled batch mode when ``config['loss']`` is set."""
     if config["loss"] is None:
@@ -71,4 +89,4 @@ def data_preparation(config, dataset):
     return train_data, valid_data, test_data
 
 
-__all__ = ["SampledTrainDataLoader", "data_preparation"]
+__all__ = ["SampledTrainDataLoader", "check_trainable", "data_preparation"]

@@ -33,10 +33,44 @@ def check_dataset(config) -> None:
                 f"missing {', '.join(missing) or 'benchmark_filename'}). Run once: "
                 f"{prepare_command(name, data_root)} ({source_hint(name)})"
             )
+        check_headers(config)
         return
     if name == "ml-100k" or os.path.isdir(folder):
+        check_headers(config)
         return
     raise FileNotFoundError(
         f"dataset {name!r} not found: no folder {folder} (data_path is {data_root}); "
         f"available datasets: {', '.join(available_datasets(data_root))}"
     )
+
+
+FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
+
+
+def check_headers(config) -> None:
+    """ValueError naming the file for an interaction file RecBole would misread (it fails with
+    "not enough values to unpack" or an AttributeError otherwise): a header that is not
+    ``name:type`` columns split by ``field_separator``, an unknown type, or no user/item column.
+    A missing file is left to RecBole, which names it."""
+    name, folder, sep = config["dataset"], config["data_path"], config["field_separator"] or "\t"
+    for suffix in config["benchmark_filename"] or [None]:
+        path = os.path.join(folder, f"{name}.inter" if suffix is None else f"{name}.{suffix}.inter")
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding=config["encoding"] or "utf-8") as f:
+            header, first_row = f.readline().rstrip("\r\n"), f.readline().strip()
+        if not first_row:
+            raise ValueError(f"{path} has a header but no interactions (its first data line is empty)")
+        columns = header.split(sep)
+        bad = [c for c in columns if c.count(":") != 1 or c.split(":")[1] not in FIELD_TYPES]
+        if bad:
+            raise ValueError(
+                f"{path}: header {header!r} must be name:type columns separated by field_separator "
+                f"{sep!r}, types one of {list(FIELD_TYPES)}; bad column(s): {bad}"
+            )
+        names = [c.split(":")[0] for c in columns]
+        missing = [f for f in (config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]) if f not in names]
+        if missing:
+            raise ValueError(
+                f"{path}: no {missing} column (USER_ID_FIELD/ITEM_ID_FIELD); the header has {names}"
+            )

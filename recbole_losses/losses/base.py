@@ -75,7 +75,13 @@ class RankingLoss(nn.Module):
             pos_item=pos_item,
             neg_item=neg_item,
         )
-        return rows.mean()
+        # Any NaN or ±inf score makes the loss NaN (without a host sync): some formulas would
+        # otherwise return a finite value with a NaN gradient (AdvInfoNCE at r_ui = +inf), and a
+        # NaN is what the trainer stops on, with a clear error.
+        finite = torch.isfinite(pos_score).all() & torch.isfinite(neg_score).all()
+        if sampled_pos_score is not None:
+            finite = finite & torch.isfinite(sampled_pos_score).all()
+        return torch.where(finite, rows.mean(), torch.full_like(rows[0], float("nan")))
 
     def setup(self, *, n_users: int, n_items: int, item_counts: torch.Tensor) -> None:
         """Called once by the model with training-split statistics (``item_counts``: [n_items]
