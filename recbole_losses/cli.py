@@ -33,6 +33,9 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if result is None:  # multi-machine run: global rank 0 (offset 0) reports
+        print("done; the metrics are reported by the machine running global rank 0 (offset 0)")
+        return 0
     for label, key in (("best valid", "best_valid_result"), ("test", "test_result")):
         metrics = {name: float(value) for name, value in result[key].items()}
         print(f"{label:<10} ({args.model}, loss={args.loss}, {args.dataset}): {metrics}")
