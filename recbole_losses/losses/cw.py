@@ -12,7 +12,7 @@ import math
 import torch
 
 from ._checks import check_choice, check_half_open_unit, check_nonnegative, check_open_unit, check_positive
-from ._functional import ACTIVATIONS, log_activation, log_mean_exp
+from ._functional import ACTIVATIONS, log_activation, log_mean_exp, log_weighted_activation_sum
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -74,11 +74,9 @@ class CW(RankingLoss):
 
     def row_loss(self, pos_score, neg_score, *, sampled_pos_score=None, neg_item=None, **context):
         d = neg_score - pos_score.unsqueeze(1)  # [B, N]
-        log_phi = log_activation(d, self.activation) / self.tau  # [B, N]
-        log_w = -self.beta * d  # [B, N]
-        # log A = log mean_j (w_j / Z) φ_j with Z = mean_j w_j from detached scores.
-        log_a = torch.logsumexp(log_w + log_phi, dim=1) - torch.logsumexp(log_w.detach(), dim=1)
-        loss = math.log(neg_score.shape[1]) + log_a  # [B]
+        # log(N·A) = log Σ_j (w_j / Z) φ_j with Z = mean_j w_j from detached scores.
+        loss = log_weighted_activation_sum(d, self.tau, self.beta, self.activation)  # [B]
+        log_a = loss - math.log(neg_score.shape[1])
         tau_plus = self._row_tau_plus(neg_item, d)
         if isinstance(tau_plus, float) and tau_plus == 0.0:
             return loss

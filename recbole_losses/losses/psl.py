@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_choice, check_positive
-from ._functional import ACTIVATIONS, log_activation
+from ._functional import ACTIVATIONS, log_weighted_activation_sum
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -37,4 +37,4 @@ class PSL(RankingLoss):
 
     def row_loss(self, pos_score, neg_score, **context):
         d = neg_score - pos_score.unsqueeze(1)  # [B, N]
-        return torch.logsumexp(log_activation(d, self.activation) / self.tau, dim=1)  # [B]
+        return log_weighted_activation_sum(d, self.tau, 0.0, self.activation)  # [B]
