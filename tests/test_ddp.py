@@ -2,7 +2,7 @@
 on CPU, with the sampled batch mode and every stateful loss.
 
 One spawn of 2 ranks runs everything the ranks must do (spawning costs ~10 s of imports):
-- a full run per loss (fit + best-checkpoint test): the ranks end with identical parameters and
+- a full run per loss (8 epochs, fit + best-checkpoint test): the ranks end with identical parameters and
   loss state, each saw a disjoint half of the training rows, and the reduced test metrics agree
   with a single-process run within TRAIN_TOLERANCE;
 - two fixed batches split across the ranks (SGD, one step each): parameters and per-user state
@@ -24,20 +24,23 @@ from recbole_losses.quick_start import build_run
 from test_training_state import STATE, write_toy_dataset
 
 LOSSES = ["SL", "SL@K", "DrRL", "LLPAUC", "AdvInfoNCE"]
-EPOCHS = 4
-# Largest |DDP - single| of test NDCG@5 allowed after the full toy run. The two runs differ only
-# in their random draws (negatives, sampled positives, row order: 2 ranks have 2 RNG streams),
-# exactly like two single-process runs with different seeds; the metric reduction itself is
-# exact (test_metric_reduction_is_exact). Measured spread of single-process runs over seeds
-# 2020-2024 on this toy configuration: see docs/reliability.md ("Distributed"); the tolerance is
-# about 2x the largest seed-to-seed difference measured for any of these losses.
-TRAIN_TOLERANCE = 0.12
+EPOCHS = 8
+LEARNING_RATE = {"LLPAUC": 0.03}  # at 0.1 LLPAUC's variables do not settle in 8 toy epochs
+# Largest |DDP - single| of test NDCG@5 allowed after the full toy run, per loss. The two runs
+# differ only in their random draws (negatives, sampled positives, row order: 2 ranks have 2 RNG
+# streams), like two single-process runs with different seeds; the metric reduction itself is
+# exact (test_metric_reduction_is_exact). The difference of two such runs has standard deviation
+# sqrt(2)·sd, with sd measured over single-process seeds 2020-2024 on this configuration
+# (benchmarks/ddp_seed_spread.py; docs/reliability.md, "Distributed"): tolerance = 3·sqrt(2)·sd,
+# rounded up. The DDP run must also beat the untrained model (NDCG@5 0.0215) by more than its
+# tolerance, except LLPAUC, which barely learns on this toy set in 8 epochs (singles 0.06-0.11).
+TRAIN_TOLERANCE = {"SL": 0.21, "SL@K": 0.23, "DrRL": 0.23, "LLPAUC": 0.09, "AdvInfoNCE": 0.20}
 
 
 def _config(root, loss, **extra):
     return {
-        "data_path": str(root), "epochs": EPOCHS, "neg_num": 8, "pos_num": 2, "train_batch_size": 64,
-        "eval_step": 1, "show_progress": False, "learning_rate": 0.01, "state": "WARNING",
+        "data_path": str(root), "epochs": EPOCHS, "neg_num": 8, "pos_num": 2, "train_batch_size": 128,
+        "eval_step": 2, "show_progress": False, "learning_rate": LEARNING_RATE.get(loss, 0.1), "state": "WARNING",
         "checkpoint_dir": str(root / "saved"), "topk": [5], "valid_metric": "NDCG@5",
         "use_gpu": False, **STATE.get(loss, {}), **extra,
     }
@@ -165,6 +168,10 @@ def test_metric_reduction_is_exact(workdir, ranks, loss):
 def test_metrics_agree_with_a_single_process_run(workdir, ranks, loss):
     root, (r0, _) = ranks
     _, (train, valid, test), _, trainer = _single(root, loss)
+    untrained = float(trainer.evaluate(test, load_best_model=False)["ndcg@5"])
     trainer.fit(train, valid, saved=True)
-    single = trainer.evaluate(test, load_best_model=True)
-    assert abs(r0[loss]["best_test"]["ndcg@5"] - float(single["ndcg@5"])) <= TRAIN_TOLERANCE
+    single = float(trainer.evaluate(test, load_best_model=True)["ndcg@5"])
+    ddp = r0[loss]["best_test"]["ndcg@5"]
+    assert abs(ddp - single) <= TRAIN_TOLERANCE[loss]
+    if loss != "LLPAUC":
+        assert ddp - untrained > TRAIN_TOLERANCE[loss]
