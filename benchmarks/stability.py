@@ -70,7 +70,7 @@ def write_health(zip_path: str, folder: str, seed: int = 2020) -> None:
             f.writelines(f"u{u}\ti{i}\n" for u, i in rows)
 
 
-def run_loss(loss: str, data_root: str, epochs: int, neg_num: int, extra: dict) -> dict:
+def run_loss(loss: str, data_root: str, epochs: int, neg_num: int, extra: dict, progress: str | None = None) -> dict:
     config = Config("MF", "health", None, {
         "loss": loss, "data_path": data_root, "benchmark_filename": ["train", "valid", "test"],
         "epochs": epochs, "eval_step": 0, "neg_num": neg_num, "learning_rate": LEARNING_RATE.get(loss, 0.1),
@@ -78,7 +78,7 @@ def run_loss(loss: str, data_root: str, epochs: int, neg_num: int, extra: dict) 
         **SMALLEST[loss], **extra,
     })
     init_seed(config["seed"], config["reproducibility"])
-    train_data, _, test_data = data_preparation(config, create_dataset(config))
+    train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
     model = config.model_class(config, train_data._dataset).to(config["device"])
     trainer = get_trainer(config)(config, model)
@@ -105,7 +105,14 @@ def run_loss(loss: str, data_root: str, epochs: int, neg_num: int, extra: dict) 
     model.loss.register_forward_hook(check_loss)
     trainer.optimizer.register_step_pre_hook(check_grads)
     start = time.perf_counter()
-    trainer.fit(train_data, None, saved=False, verbose=False)
+    callback = None
+    if progress:
+        def callback(epoch, _score):  # one line per epoch: the counts so far
+            with open(progress, "a") as f:
+                f.write(json.dumps({"loss": loss, "epoch": epoch, **stats}) + "\n")
+        trainer.eval_step = 1  # fit calls callback_fn only after a validation
+        trainer._valid_epoch = lambda *_args, **_kwargs: (0.0, {})
+    trainer.fit(train_data, valid_data if progress else None, saved=False, verbose=False, callback_fn=callback)
     seconds = time.perf_counter() - start
     params_finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     test = trainer.evaluate(test_data, load_best_model=False)
@@ -120,6 +127,7 @@ def main() -> None:
     parser.add_argument("--neg-num", type=int, default=1000)
     parser.add_argument("--losses", nargs="+", default=["SL", "PSL", "CW", "BSL", "SL@K", "AdvInfoNCE"])
     parser.add_argument("--out", default=None, help="append one JSON line per loss to this file")
+    parser.add_argument("--progress", default=None, help="append one JSON line per epoch (counts so far) to this file")
     args = parser.parse_args()
     unknown = [loss for loss in args.losses if loss not in SMALLEST]
     if unknown:
@@ -128,7 +136,7 @@ def main() -> None:
         write_health(args.zip, tmp)
         os.chdir(tmp)  # RecBole's log/ and log_tensorboard/ go here, not into the repository
         for loss in args.losses:
-            result = run_loss(loss, tmp, args.epochs, args.neg_num, {})
+            result = run_loss(loss, tmp, args.epochs, args.neg_num, {}, args.progress)
             line = json.dumps(result)
             print(line, flush=True)
             if args.out:
