@@ -19,6 +19,7 @@ def _config(root, loss, run, **extra):
         "data_path": str(root), "epochs": 4, "neg_num": 8, "pos_num": 2, "train_batch_size": 64,
         "eval_step": 1, "show_progress": False, "learning_rate": 0.01, "state": "WARNING",
         "checkpoint_dir": str(root / run), "topk": [5], "valid_metric": "NDCG@5",
+        "use_gpu": False,  # bitwise determinism is promised on CPU (docs/reliability.md)
         **STATE.get(loss, {}), **extra,
     }
 
