@@ -96,6 +96,17 @@ def log_weighted_activation_sum(d: torch.Tensor, tau: float, beta: float, activa
     return _LogWeightedActivationSum.apply(d, float(tau), float(beta), activation)
 
 
+def candidate_scores(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Scores [B, K] of ``items`` [B, K] for ``user_e`` [B, d] against ``item_table`` [I, d].
+
+    When the table is small next to the candidates, one [B, I] matrix product and a gather beat
+    gathering a [B, K, d] tensor; both give the same values.
+    """
+    if item_table.shape[0] <= 4 * items.shape[1]:
+        return (user_e @ item_table.T).gather(1, items)
+    return torch.bmm(item_table[items], user_e.unsqueeze(2)).squeeze(2)
+
+
 def log_mean_exp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``log(mean(exp(x)))`` along ``dim``."""
     return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])

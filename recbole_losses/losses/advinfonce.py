@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_nonnegative, check_positive
+from ._functional import candidate_scores
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -102,8 +103,8 @@ class AdvInfoNCE(RankingLoss):
     def log_hardness(self, user: torch.Tensor, neg_item: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """log p [B, N]: the adversary's log-softmax over the row's negatives."""
         a_u = F.normalize(self.adv_user(user), dim=-1)  # [B, d]
-        a_j = F.normalize(self.adv_item(neg_item), dim=-1)  # [B, N, d]
-        logits = torch.bmm(a_j, a_u.unsqueeze(2)).squeeze(2)  # [B, N]
+        a_items = F.normalize(self.adv_item.weight, dim=-1)  # [I, d]: once per step, not per negative
+        logits = candidate_scores(a_u, a_items, neg_item)  # [B, N] cosines
         return torch.log_softmax(logits.to(dtype), dim=1)
 
     def row_loss(self, pos_score, neg_score, *, user=None, neg_item=None, **context):

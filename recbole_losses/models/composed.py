@@ -17,6 +17,7 @@ from recbole.model.loss import EmbLoss
 from recbole.utils import InputType
 
 from ..losses import get_loss_class
+from ..losses._functional import candidate_scores
 from .backbones import BACKBONES, Backbone
 
 SAMPLED_POS_ITEM_ID = "sampled_pos_item_id"
@@ -28,17 +29,6 @@ def transform_embeddings(user_e: torch.Tensor, item_e: torch.Tensor, score: str)
         return user_e, item_e
     user_e, item_e = F.normalize(user_e, dim=-1), F.normalize(item_e, dim=-1)
     return (0.5 * user_e if score == "half_cos" else user_e), item_e
-
-
-def candidate_scores(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-    """Scores [B, K] of ``items`` [B, K] for ``user_e`` [B, d] against ``item_table`` [I, d].
-
-    When the table is small next to the candidates, one [B, I] matrix product and a gather beat
-    gathering a [B, K, d] tensor; both give the same values.
-    """
-    if item_table.shape[0] <= 4 * items.shape[1]:
-        return (user_e @ item_table.T).gather(1, items)
-    return torch.bmm(item_table[items], user_e.unsqueeze(2)).squeeze(2)
 
 
 class LossRecommender(GeneralRecommender):
