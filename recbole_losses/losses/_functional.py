@@ -99,10 +99,13 @@ def log_weighted_activation_sum(d: torch.Tensor, tau: float, beta: float, activa
 def candidate_scores(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     """Scores [B, K] of ``items`` [B, K] for ``user_e`` [B, d] against ``item_table`` [I, d].
 
-    When the table is small next to the candidates, one [B, I] matrix product and a gather beat
-    gathering a [B, K, d] tensor; both give the same values.
+    Unless the table is far larger than the candidates, one [B, I] matrix product and a gather
+    beat gathering a [B, K, d] tensor (and scattering its gradient back); both give the same
+    values. Measured forward + backward at B = 1024, d = 64 on 2 CPU cores: I/K = 41 (Gowalla,
+    K = 1000) 382 ms vs 549 ms, I/K = 6.6 14 ms vs 113 ms, I/K = 160 381 ms vs 159 ms; the
+    crossover is near I/K ≈ 60, hence the switch at 48.
     """
-    if item_table.shape[0] <= 4 * items.shape[1]:
+    if item_table.shape[0] <= 48 * items.shape[1]:
         return (user_e @ item_table.T).gather(1, items)
     return torch.bmm(item_table[items], user_e.unsqueeze(2)).squeeze(2)
 
