@@ -138,17 +138,15 @@ def measure(model, loss, dataset_name, data, overrides, steps, device, eval_now,
     config, (train, valid, _), recommender, trainer = build_run(
         model, loss, dataset_name, config_dict=config_dict, data=copy.deepcopy(data)  # build() changes it in place
     )
+    # Sampling: RecBole's pairwise negative sampling, or our sampler's negatives and positives.
+    # Every cell holds BATCH positive rows a step (RecBole's pairwise loader: batch_size // N).
     if loss is None:
-        sampling = Stopwatch(train, "_neg_sampling")
-        positives = BATCH  # RecBole's pairwise loader holds batch_size // N positive rows a step
+        watches = [Stopwatch(train, "_neg_sampling")]
     else:
-        sampling = Stopwatch(train.item_sampler, "negatives")
-        positives_watch = Stopwatch(train.item_sampler, "positives")
-        positives = BATCH
+        watches = [Stopwatch(train.item_sampler, "negatives"), Stopwatch(train.item_sampler, "positives")]
     trainer._train_epoch(FirstBatches(train, 2), 0)  # warm-up
-    sampling.seconds = 0.0
-    if loss is not None:
-        positives_watch.seconds = 0.0
+    for watch in watches:
+        watch.seconds = 0.0
     reset_peak_memory(device)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -160,11 +158,11 @@ def measure(model, loss, dataset_name, data, overrides, steps, device, eval_now,
     if device.type == "cuda":
         torch.cuda.synchronize()
     step = (time.perf_counter() - start) / steps
-    sampled = sampling.seconds + (positives_watch.seconds if loss is not None else 0.0)
+    sampled = sum(watch.seconds for watch in watches)
     row = {
         "epoch_s": step * len(train),
         "step_ms": step * 1e3,
-        "rows_per_s": positives / step,
+        "rows_per_s": BATCH / step,
         "sampling": math.nan if overrides.get("worker") else sampled / steps / step,  # not seen in a worker
         "data_wait": batches.wait / steps / step,
         "peak_mib": peak_memory_mib(device),
