@@ -30,9 +30,9 @@ def log_activation(d: torch.Tensor, activation: str) -> torch.Tensor:
         return _LOG2 - F.softplus(-2.0 * d)
     tiny = torch.finfo(d.dtype).tiny
     if activation == "relu":
-        return torch.log(torch.clamp(d + 1.0, min=tiny))
+        return torch.add(d, 1.0).clamp_(min=tiny).log_()
     if activation == "atan":
-        return torch.log(torch.clamp(torch.atan(d) + 1.0, min=tiny))
+        return torch.atan(d).add_(1.0).clamp_(min=tiny).log_()
     raise ValueError(f"unknown activation {activation!r}; valid choices: {list(ACTIVATIONS)}")
 
 
@@ -49,9 +49,22 @@ def d_log_activation(d: torch.Tensor, activation: str) -> torch.Tensor:
         inner, slope = torch.atan(d).add_(1.0), torch.square(d).add_(1.0)
     else:
         raise ValueError(f"unknown activation {activation!r}; valid choices: {list(ACTIVATIONS)}")
-    floored = inner < tiny
+    floored = inner < tiny if _may_reach_floor(d, activation) else None
     grad = (inner if slope is None else inner.mul_(slope)).reciprocal_()
-    return grad.masked_fill_(floored, 0.0)
+    return grad if floored is None else grad.masked_fill_(floored, 0.0)
+
+
+def _may_reach_floor(d: torch.Tensor, activation: str) -> bool:
+    """False when no entry of ``d`` has σ(d) below the floor (relu, atan). σ is increasing, so on
+    CPU the smallest d decides (one read-only pass instead of a mask and a masked fill);
+    elsewhere True, to avoid a host synchronisation."""
+    if d.device.type != "cpu":
+        return True
+    if d.numel() == 0:
+        return False
+    low = d.detach().amin().reshape(1)
+    inner = low + 1.0 if activation == "relu" else torch.atan(low).add_(1.0)
+    return bool(inner < torch.finfo(d.dtype).tiny)
 
 
 class _LogWeightedActivationSum(torch.autograd.Function):
@@ -61,19 +74,16 @@ class _LogWeightedActivationSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, d, tau, beta, activation):
-        x = log_activation(d, activation).div(tau)
+        x = log_activation(d, activation)
+        x = x.div(tau) if x is d else x.div_(tau)  # "exp" returns d itself
         if beta:
             x.add_(d, alpha=-beta)
-        top = x.amax(dim=1, keepdim=True)  # finite: log σ is floored, d is finite
-        p = x.sub_(top).exp_()  # one exp per entry, in x's storage
-        total = p.sum(dim=1, keepdim=True)
-        p.div_(total)  # softmax_j(x)
+        p, lse = _softmax_and_logsumexp_(x)
         ctx.save_for_backward(d, p)
         ctx.tau, ctx.beta, ctx.activation = tau, beta, activation
-        lse = (top + total.log()).squeeze(1)
         if not beta:
             return lse
-        return lse - torch.logsumexp(d * -beta, dim=1) + math.log(d.shape[1])
+        return lse - _softmax_and_logsumexp_(d.mul(-beta), normalise=False)[1] + math.log(d.shape[1])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -83,6 +93,17 @@ class _LogWeightedActivationSum(torch.autograd.Function):
         if ctx.beta:
             grad.sub_(ctx.beta)
         return grad.mul_(p).mul_(grad_out.unsqueeze(1)), None, None, None
+
+
+def _softmax_and_logsumexp_(x: torch.Tensor, normalise: bool = True):
+    """Row-wise softmax (written into ``x``'s storage; unnormalised exp(x − max) with
+    ``normalise=False``) and logsumexp of a finite [B, N] ``x``: one exp per entry."""
+    top = x.amax(dim=1, keepdim=True)
+    e = x.sub_(top).exp_()
+    total = e.sum(dim=1, keepdim=True)
+    if normalise:
+        e.div_(total)
+    return e, (top + total.log()).squeeze(1)
 
 
 def log_weighted_activation_sum(d: torch.Tensor, tau: float, beta: float, activation: str) -> torch.Tensor:
