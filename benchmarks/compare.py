@@ -3,7 +3,7 @@ dataset, the CW ablation, sensitivity sweeps and a false-negative robustness swe
 
     python benchmarks/compare.py --study=grid --dataset=health [--models=MF,LightGCN]
         [--losses=all] [--stock=BPR,LightGCN,SimpleX] [--preset=paper] [--data_path=dataset/]
-        [--out=DIR] [--set key=value ...] [--plots/--no-plots]
+        [--out=DIR] [--set key=value ...] [--plots/--no-plots] [--reuse DIR ...]
     python benchmarks/compare.py --study=ablation --dataset=health          # SL, PSL, L_C, L_W, CW (LightGCN)
     python benchmarks/compare.py --study=tau_plus --dataset=health          # CW's tau+ incl. pop (Fig. 4)
     python benchmarks/compare.py --study=pos_num --dataset=health           # M (Fig. 5)
@@ -13,7 +13,8 @@ dataset, the CW ablation, sensitivity sweeps and a false-negative robustness swe
 Every cell is one ``recbole_losses.run`` (the same as the ``run_recbole_losses.py`` command line
 recorded with it). A finished cell is appended to ``<out>/results.csv`` at once, keyed by a hash of
 its full configuration, so an interrupted study resumes where it stopped and a finished cell is
-never run again. After every cell ``results.md`` (our numbers, the paper's, the relative
+never run again; ``--reuse DIR`` copies cells another study finished with the same command line
+(the ablation's L_SL, L_PSL and L_CW are the grid's SL, PSL and CW). After every cell ``results.md`` (our numbers, the paper's, the relative
 difference, and each command) is rewritten; PNG charts (matplotlib, the ``bench`` extra) at the end.
 Runs execute inside ``<out>`` (RecBole writes ``log/`` and ``saved/`` into the working directory).
 """
@@ -290,6 +291,9 @@ def parse_args(argv):
     p.add_argument("--out", default="", help="output folder (default benchmarks/results/<study>-<dataset>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every cell")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNG charts")
+    p.add_argument("--reuse", nargs="+", default=[], metavar="DIR",
+                   help="other studies' output folders: a cell finished there with the same command line "
+                        "(the same configuration; CPU runs are deterministic) is copied, not run again")
     args = p.parse_args(argv)
     bad = [s for s in args.set if "=" not in s]
     if bad:
@@ -321,6 +325,7 @@ def main(argv=None, runner=run_cell) -> int:
         cid = cell_id(cell, args.dataset, preset, overrides)
         planned.append((cid, cell, preset, overrides))
     done = {r["cell_id"] for r in read_rows(csv_path)}
+    done |= reuse_rows(planned, args, csv_path)
     todo = [p for p in planned if p[0] not in done]
     print(f"{args.study} on {args.dataset}: {len(planned)} cells, {len(planned) - len(todo)} already done, "
           f"{len(todo)} to run; results in {out}", flush=True)
@@ -352,6 +357,24 @@ def main(argv=None, runner=run_cell) -> int:
         os.chdir(cwd)
     write_reports(csv_path, md_path, planned, args, plots=args.plots)
     return 1 if failures else 0
+
+
+def reuse_rows(planned, args, csv_path: Path) -> set[str]:
+    """Copy into this study's CSV the planned cells that a ``--reuse`` folder finished with the
+    same command line; returns their cell ids."""
+    finished = {r["command"]: r for folder in args.reuse for r in read_rows(Path(folder) / "results.csv")}
+    done = {r["cell_id"] for r in read_rows(csv_path)}
+    copied = set()
+    for cid, cell, preset, overrides in planned:
+        source = finished.get(command_line(cell, args.dataset, preset, overrides))
+        if cid in done or source is None:
+            continue
+        append_row(csv_path, {**source, "cell_id": cid, "study": args.study, "label": cell["label"],
+                              "param": cell["param"], "value": cell["value"]})
+        copied.add(cid)
+    if copied:
+        print(f"{len(copied)} cells copied from {', '.join(args.reuse)} (same command line)", flush=True)
+    return copied
 
 
 def write_reports(csv_path: Path, md_path: Path, planned, args, plots: bool) -> None:

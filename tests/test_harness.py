@@ -93,6 +93,25 @@ def test_ablation_cells_and_table_iii(tmp_path):
     assert "| LightGCN | L_W |  |  |" in md and "| 0.1279 |" in md and "| 0.1454 |" in md
 
 
+def test_reuse_copies_cells_with_the_same_command_line(tmp_path):
+    grid_out, ablation_out = tmp_path / "grid", tmp_path / "ablation"
+    compare.main(["--study=grid", "--dataset=health", "--models=LightGCN", "--losses=SL,CW", "--stock=",
+                  f"--out={grid_out}", "--no-plots"], runner=FakeRunner())
+    fake = FakeRunner()
+    compare.main(["--study=ablation", "--dataset=health", f"--out={ablation_out}", "--no-plots",
+                  "--reuse", str(grid_out)], runner=fake)
+    # L_SL and L_CW are the grid's LightGCN x SL and x CW (same command line): copied, not run.
+    assert [c[1] for c in fake.calls] == ["L_PSL", "L_C", "L_W"]
+    copied = {r["label"]: r for r in rows(ablation_out)}
+    grid_rows = {r["loss"]: r for r in rows(grid_out)}
+    assert copied["L_SL"]["ndcg@20"] == grid_rows["SL"]["ndcg@20"] and copied["L_SL"]["study"] == "ablation"
+    assert copied["L_CW"]["command"] == grid_rows["CW"]["command"]
+    again = FakeRunner()
+    compare.main(["--study=ablation", "--dataset=health", f"--out={ablation_out}", "--no-plots",
+                  "--reuse", str(grid_out)], runner=again)
+    assert again.calls == [] and len(rows(ablation_out)) == 5
+
+
 @pytest.mark.parametrize("study,param,n", [("tau_plus", "cw_tau_plus", 8), ("pos_num", "pos_num", 5),
                                            ("beta", "cw_beta", 7), ("noise", "neg_noise_ratio", 36)])
 def test_sweeps(tmp_path, study, param, n):
