@@ -59,6 +59,12 @@ def init_determinism(config) -> None:
     torch.use_deterministic_algorithms(bool(config["reproducibility"]) and config["device"].type == "cpu")
 
 
+def run_config(model, loss, dataset, config_file_list=None, config_dict=None, cmd_args=None) -> Config:
+    """The run's :class:`Config`; ``loss`` (if not None) joins ``config_dict`` as its ``loss`` key."""
+    config_dict = {**(config_dict or {}), **({"loss": loss} if loss is not None else {})}
+    return Config(model, dataset, config_file_list, config_dict, cmd_args)
+
+
 def build_run(
     model,
     loss: str | None = None,
@@ -71,10 +77,7 @@ def build_run(
     """Everything ``run`` trains with, built and logged: ``(config, (train, valid, test),
     recommender, trainer)``. For benchmarks and tools that drive the training loop themselves;
     ``data``: a RecBole dataset already built for the same dataset, reused instead of loading."""
-    config_dict = dict(config_dict or {})
-    if loss is not None:
-        config_dict["loss"] = loss
-    config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+    config = run_config(model, loss, dataset, config_file_list, config_dict, cmd_args)
     init_seed(config["seed"], config["reproducibility"])
     init_determinism(config)
     init_run_logger(config)
@@ -115,7 +118,7 @@ def run(
     result (None on the other machines). With ``local_rank`` set, this process is that rank."""
     config_dict = dict(config_dict or {})
     if "local_rank" not in config_dict:
-        config = Config(model, dataset, config_file_list, {**config_dict, "loss": loss} if loss else config_dict, cmd_args)
+        config = run_config(model, loss, dataset, config_file_list, config_dict, cmd_args)
         if (config["nproc"] or 1) > 1:
             return _spawn(config, (model, loss, dataset, config_file_list, config_dict, cmd_args, saved))
     config, (train_data, valid_data, test_data), _, trainer = build_run(
