@@ -325,7 +325,7 @@ def main(argv=None, runner=run_cell) -> int:
         cid = cell_id(cell, args.dataset, preset, overrides)
         planned.append((cid, cell, preset, overrides))
     done = {r["cell_id"] for r in read_rows(csv_path)}
-    done |= reuse_rows(planned, args, csv_path)
+    done |= reuse_rows(planned, args, csv_path, done)
     todo = [p for p in planned if p[0] not in done]
     print(f"{args.study} on {args.dataset}: {len(planned)} cells, {len(planned) - len(todo)} already done, "
           f"{len(todo)} to run; results in {out}", flush=True)
@@ -359,11 +359,10 @@ def main(argv=None, runner=run_cell) -> int:
     return 1 if failures else 0
 
 
-def reuse_rows(planned, args, csv_path: Path) -> set[str]:
-    """Copy into this study's CSV the planned cells that a ``--reuse`` folder finished with the
-    same command line; returns their cell ids."""
+def reuse_rows(planned, args, csv_path: Path, done: set[str]) -> set[str]:
+    """Copy into this study's CSV the planned cells not ``done`` that a ``--reuse`` folder
+    finished with the same command line; returns their cell ids."""
     finished = {r["command"]: r for folder in args.reuse for r in read_rows(Path(folder) / "results.csv")}
-    done = {r["cell_id"] for r in read_rows(csv_path)}
     copied = set()
     for cid, cell, preset, overrides in planned:
         source = finished.get(command_line(cell, args.dataset, preset, overrides))

@@ -22,14 +22,14 @@ import warnings
 
 import torch
 
-from recbole_losses.losses._functional import candidate_scores, log_activation, log_mean_exp, log_weighted_activation_sum
+from recbole_losses.losses._functional import candidate_scores
 from recbole_losses.models.composed import SAMPLED_POS_ITEM_ID
 from recbole_losses.quick_start import load_data_and_model
 
 
 @torch.no_grad()
 def log_c_over_a(model, train) -> torch.Tensor:
-    """log(C/A) for every training row of one epoch of ``train`` (the model's CW loss)."""
+    """log(C/A) for every training row of one epoch of ``train``, by the model's own CW loss."""
     loss = model.loss
     user_all, item_all = model.embeddings()
     out = []
@@ -37,9 +37,8 @@ def log_c_over_a(model, train) -> torch.Tensor:
         user_e = user_all[batch[model.USER_ID]]
         pos = (user_e * item_all[batch[model.ITEM_ID]]).sum(dim=1, keepdim=True)
         d = candidate_scores(user_e, item_all, batch[model.NEG_ITEM_ID]) - pos
-        log_a = log_weighted_activation_sum(d, loss.tau, loss.beta, loss.activation) - math.log(d.shape[1])
         d_pos = candidate_scores(user_e, item_all, batch[SAMPLED_POS_ITEM_ID]) - pos
-        out.append(log_mean_exp(log_activation(d_pos, loss.activation) / loss.tau, dim=1) - log_a)
+        out.append(loss.log_c(d_pos) - (loss.log_n_a(d) - math.log(d.shape[1])))
     return torch.cat(out)
 
 

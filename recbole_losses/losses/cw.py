@@ -72,10 +72,17 @@ class CW(RankingLoss):
         # Training-split popularity share of each item: the "pop" estimate of τ⁺.
         self.item_prior = item_counts.double().div(max(n_users, 1)).clamp(max=1.0 - 1e-6)
 
+    def log_n_a(self, d: torch.Tensor) -> torch.Tensor:
+        """[B] log(N·A) = log Σ_j (w_j / Z) φ(d_j) for negatives' d [B, N] (Z from detached d)."""
+        return log_weighted_activation_sum(d, self.tau, self.beta, self.activation)
+
+    def log_c(self, d_pos: torch.Tensor) -> torch.Tensor:
+        """[B] log C = log mean_k φ(d_k) for sampled positives' d [B, M]."""
+        return log_mean_exp(log_activation(d_pos, self.activation) / self.tau, dim=1)
+
     def row_loss(self, pos_score, neg_score, *, sampled_pos_score=None, neg_item=None, **context):
         d = neg_score - pos_score.unsqueeze(1)  # [B, N]
-        # log(N·A) = log Σ_j (w_j / Z) φ_j with Z = mean_j w_j from detached scores.
-        loss = log_weighted_activation_sum(d, self.tau, self.beta, self.activation)  # [B]
+        loss = self.log_n_a(d)  # [B]
         log_a = loss - math.log(neg_score.shape[1])
         tau_plus = self._row_tau_plus(neg_item, d)
         if isinstance(tau_plus, float) and tau_plus == 0.0:
@@ -83,7 +90,7 @@ class CW(RankingLoss):
         if sampled_pos_score is None:
             raise ValueError("CW: tau_plus > 0 needs sampled_pos_score [B, M] (set pos_num >= 1)")
         d_pos = sampled_pos_score - pos_score.unsqueeze(1)  # [B, M]
-        log_c = log_mean_exp(log_activation(d_pos, self.activation) / self.tau, dim=1)  # [B]
+        log_c = self.log_c(d_pos)  # [B]
         # log(A - τ⁺C) = log A + log(1 - r), r = τ⁺C/A clamped to <= 1 - floor.
         log_r = torch.log(torch.as_tensor(tau_plus, dtype=d.dtype, device=d.device)) + log_c - log_a
         log_r = torch.clamp(log_r, max=math.log1p(-self.floor))
