@@ -14,8 +14,10 @@ Every cell is one ``recbole_losses.run`` (the same as the ``run_recbole_losses.p
 recorded with it). A finished cell is appended to ``<out>/results.csv`` at once, keyed by a hash of
 its full configuration, so an interrupted study resumes where it stopped and a finished cell is
 never run again; ``--reuse DIR`` copies cells another study finished with the same command line
-(the ablation's L_SL, L_PSL and L_CW are the grid's SL, PSL and CW). After every cell ``results.md`` (our numbers, the paper's, the relative
-difference, and each command) is rewritten; PNG charts (matplotlib, the ``bench`` extra) at the end.
+(the ablation's L_SL, L_PSL and L_CW are the grid's SL, PSL and CW; a sweep's point at the
+preset's own value, e.g. tau+ = 0.1 or noise 0, carries no override and is the grid's cell). After
+every cell ``results.md`` (our numbers, the paper's, the relative difference, and each command) is
+rewritten; PNG charts (matplotlib, the ``bench`` extra) at the end.
 Runs execute inside ``<out>`` (RecBole writes ``log/`` and ``saved/`` into the working directory).
 """
 
@@ -124,10 +126,26 @@ def cell_settings(cell, args) -> tuple[str, dict]:
         if (cell["loss"] or "stock") in covered.get(_config_model(cell), []):
             preset = args.preset
     overrides = dict(args.set)
-    overrides.update(cell["extra"])
     if args.data_path:
         overrides["data_path"] = args.data_path
+    overrides.update({k: v for k, v in cell["extra"].items() if k not in already_set(cell, args.dataset, preset, overrides)})
     return preset, overrides
+
+
+def already_set(cell, dataset, preset, overrides) -> set[str]:
+    """The keys of ``cell['extra']`` whose value the cell gets anyway (from the preset or the YAML
+    defaults): left out of the overrides, a sweep's point at the preset's value (tau+ = 0.1, M = 4,
+    beta = 0.8, noise 0) is the same run, command line and cell id as the grid's cell."""
+    if not cell["extra"] or cell["loss"] is None:
+        return set()
+    from recbole_losses.config import Config
+
+    config = {k: _parse(v) for k, v in overrides.items()}
+    config["loss"] = cell["loss"]
+    if preset != "-":
+        config["preset"] = preset
+    resolved = Config(cell["model"], dataset, config_dict=config)
+    return {k for k, v in cell["extra"].items() if k in resolved and resolved[k] == _parse(v)}
 
 
 def _config_model(cell) -> str:

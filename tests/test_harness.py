@@ -110,15 +110,27 @@ def test_reuse_copies_cells_with_the_same_command_line(tmp_path):
     compare.main(["--study=ablation", "--dataset=health", f"--out={ablation_out}", "--no-plots",
                   "--reuse", str(grid_out)], runner=again)
     assert again.calls == [] and len(rows(ablation_out)) == 5
+    # A sweep's point at the preset's value (tau+ = 0.1) is the grid's CW cell; tau+ = 0 is the ablation's L_W.
+    sweep_out, sweep = tmp_path / "tau_plus", FakeRunner()
+    compare.main(["--study=tau_plus", "--dataset=health", "--values=0.0,0.05,0.1", f"--out={sweep_out}", "--no-plots",
+                  "--reuse", str(grid_out), str(ablation_out)], runner=sweep)
+    assert [c[2] for c in sweep.calls] == ["0.05"]
+    by_value = {r["value"]: r for r in rows(sweep_out)}
+    assert by_value["0.1"]["command"] == grid_rows["CW"]["command"] and by_value["0.1"]["param"] == "cw_tau_plus"
+    assert by_value["0.0"]["ndcg@20"] == copied["L_W"]["ndcg@20"]
 
 
-@pytest.mark.parametrize("study,param,n", [("tau_plus", "cw_tau_plus", 8), ("pos_num", "pos_num", 5),
-                                           ("beta", "cw_beta", 7), ("noise", "neg_noise_ratio", 36)])
-def test_sweeps(tmp_path, study, param, n):
+@pytest.mark.parametrize("study,param,n,preset_value", [("tau_plus", "cw_tau_plus", 8, "0.1"), ("pos_num", "pos_num", 5, "4"),
+                                                        ("beta", "cw_beta", 7, "0.8"), ("noise", "neg_noise_ratio", 36, "0.0")])
+def test_sweeps(tmp_path, study, param, n, preset_value):
     fake = FakeRunner()
     compare.main([f"--study={study}", "--dataset=health", f"--out={tmp_path}", "--no-plots"], runner=fake)
-    assert len(fake.calls) == n and all(param in c[4] for c in fake.calls)
+    assert len(fake.calls) == n
+    # The point at the preset's own value carries no override: it is the grid's cell (same command line).
+    assert all((param in c[4]) == (c[2] != preset_value) for c in fake.calls)
     table = rows(tmp_path)
+    at_preset = [r for r in table if r["value"] == preset_value]
+    assert at_preset and all(f"--{param}=" not in r["command"] for r in at_preset)
     if study == "tau_plus":
         assert [r["value"] for r in table][-1] == "pop"
         assert "--cw_tau_plus=pop" in table[-1]["command"]
