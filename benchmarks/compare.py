@@ -125,11 +125,21 @@ def cell_settings(cell, args) -> tuple[str, dict]:
         covered = preset_combinations(args.preset).get(args.dataset, {})
         if (cell["loss"] or "stock") in covered.get(_config_model(cell), []):
             preset = args.preset
-    overrides = dict(args.set)
+    foreign = other_losses_keys(cell["loss"])
+    overrides = {k: v for k, v in args.set.items() if k not in foreign}
     if args.data_path:
         overrides["data_path"] = args.data_path
     overrides.update({k: v for k, v in cell["extra"].items() if k not in already_set(cell, args.dataset, preset, overrides)})
     return preset, overrides
+
+
+def other_losses_keys(loss: str | None) -> set[str]:
+    """Config keys of losses other than ``loss`` (all of them for a stock model): ``--set drrl_c=10``
+    changes the DrRL cells only, and every other cell keeps its command line (and its reuse)."""
+    from recbole_losses.losses import LOSSES, get_loss_class
+
+    own = set(get_loss_class(loss).config_keys()) if loss else set()
+    return {k for cls in LOSSES.values() for k in cls.config_keys()} - own
 
 
 def already_set(cell, dataset, preset, overrides) -> set[str]:
@@ -278,11 +288,12 @@ def plot(rows: list[dict], study: str, dataset: str, out: Path) -> list[Path]:
             written.append(path)
     else:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        values = sorted(dict.fromkeys(r["value"] for r in rows), key=_sweep_order)
         for ax, m in zip(axes, ("recall@20", "ndcg@20")):
             for loss in dict.fromkeys(r["label"] for r in rows):
-                rs = [r for r in rows if r["label"] == loss]
-                ax.plot(range(len(rs)), [float(r[m]) for r in rs], marker="o", label=loss)
-                ax.set_xticks(range(len(rs)), [r["value"] for r in rs])
+                rs = sorted((r for r in rows if r["label"] == loss), key=lambda r: _sweep_order(r["value"]))
+                ax.plot([values.index(r["value"]) for r in rs], [float(r[m]) for r in rs], marker="o", label=loss)
+            ax.set_xticks(range(len(values)), values)
             ax.set_xlabel(rows[0]["param"])
             ax.set_title(f"{dataset} {rows[0]['model']}: {m}")
             ax.legend()
@@ -292,6 +303,14 @@ def plot(rows: list[dict], study: str, dataset: str, out: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _sweep_order(value: str) -> tuple:
+    """Numbers in increasing order, then names (tau+ 'pop')."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
 
 
 def parse_args(argv):
@@ -307,7 +326,8 @@ def parse_args(argv):
     p.add_argument("--preset", default="paper", help="hyperparameter preset where it covers a cell ('' for none)")
     p.add_argument("--data_path", default="", help="RecBole data_path of prepared datasets (default dataset/)")
     p.add_argument("--out", default="", help="output folder (default benchmarks/results/<study>-<dataset>)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every cell")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every cell (a loss's own key: that loss's cells only)")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNG charts")
     p.add_argument("--reuse", nargs="+", default=[], metavar="DIR",
                    help="other studies' output folders: a cell finished there with the same command line "

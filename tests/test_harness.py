@@ -74,6 +74,14 @@ def test_resume_runs_only_unfinished_cells(tmp_path):
     assert len(rows(tmp_path)) == 8
 
 
+def test_set_of_a_loss_key_changes_only_that_loss(tmp_path):
+    compare.main(grid(tmp_path), runner=FakeRunner())
+    fake = FakeRunner()
+    compare.main(grid(tmp_path, "--set", "drrl_c=10"), runner=fake)
+    # PSL and the stock models keep their command lines (already done); DrRL is a new cell.
+    assert [(c[1], c[4]) for c in fake.calls] == [("DrRL", {"drrl_c": "10"})]
+
+
 def test_a_failing_cell_is_logged_and_retried(tmp_path):
     assert compare.main(grid(tmp_path), runner=FakeRunner(fail={"DrRL"})) == 1
     assert "DrRL" in (tmp_path / "failures.log").read_text(encoding="utf-8")
@@ -147,6 +155,12 @@ def test_plots(tmp_path):
     written += compare.plot(rows(tmp_path / "beta"), "beta", "health", tmp_path / "beta")
     assert sorted(p.name for p in written) == ["beta_health.png", "grid_health_MF.png", "grid_health_stock.png"]
     assert all(p.stat().st_size > 1000 for p in written)
+    # A ragged sweep (one loss lacks some values) plots every point at its own value's position.
+    noise = [{**r, "label": loss, "param": "neg_noise_ratio", "value": v} for r in rows(tmp_path)[:1]
+             for loss, values in (("SL", ["0.0", "0.1", "0.2"]), ("DrRL", ["0.2", "0.0"])) for v in values]
+    (path,) = compare.plot(noise, "noise", "health", tmp_path)
+    assert path.stat().st_size > 1000
+    assert sorted(["pop", "0.12", "0.1", "0.02", "0.0"], key=compare._sweep_order) == ["0.0", "0.02", "0.1", "0.12", "pop"]
 
 
 def test_a_real_cell_on_ml100k(tmp_path):
