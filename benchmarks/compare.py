@@ -3,7 +3,7 @@ dataset, the CW ablation, sensitivity sweeps and a false-negative robustness swe
 
     python benchmarks/compare.py --study=grid --dataset=health [--models=MF,LightGCN]
         [--losses=all] [--stock=BPR,LightGCN,SimpleX] [--preset=paper] [--data_path=dataset/]
-        [--out=DIR] [--set key=value ...] [--plots/--no-plots] [--reuse DIR ...]
+        [--out=DIR] [--set key=value ...] [--plots/--no-plots] [--reuse DIR ...] [--report-only]
     python benchmarks/compare.py --study=ablation --dataset=health          # SL, PSL, L_C, L_W, CW (LightGCN)
     python benchmarks/compare.py --study=tau_plus --dataset=health          # CW's tau+ incl. pop (Fig. 4)
     python benchmarks/compare.py --study=pos_num --dataset=health           # M (Fig. 5)
@@ -332,6 +332,8 @@ def parse_args(argv):
     p.add_argument("--reuse", nargs="+", default=[], metavar="DIR",
                    help="other studies' output folders: a cell finished there with the same command line "
                         "(the same configuration; CPU runs are deterministic) is copied, not run again")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: the report and charts from the finished (and --reuse) cells")
     args = p.parse_args(argv)
     bad = [s for s in args.set if "=" not in s]
     if bad:
@@ -365,6 +367,9 @@ def main(argv=None, runner=run_cell) -> int:
     done = {r["cell_id"] for r in read_rows(csv_path)}
     done |= reuse_rows(planned, args, csv_path, done)
     todo = [p for p in planned if p[0] not in done]
+    if args.report_only and todo:
+        print(f"--report-only: {len(todo)} unfinished cells left out of the report", flush=True)
+        todo = []
     print(f"{args.study} on {args.dataset}: {len(planned)} cells, {len(planned) - len(todo)} already done, "
           f"{len(todo)} to run; results in {out}", flush=True)
     cwd, failures, started = os.getcwd(), 0, time.time()

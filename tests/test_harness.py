@@ -82,6 +82,16 @@ def test_set_of_a_loss_key_changes_only_that_loss(tmp_path):
     assert [(c[1], c[4]) for c in fake.calls] == [("DrRL", {"drrl_c": "10"})]
 
 
+def test_report_only_runs_nothing(tmp_path):
+    compare.main(["--study=noise", "--dataset=health", "--losses=SL", "--values=0.2", f"--out={tmp_path}", "--no-plots"],
+                 runner=FakeRunner())
+    fake = FakeRunner()
+    args = ["--study=noise", "--dataset=health", "--losses=SL,CW", f"--out={tmp_path}", "--no-plots", "--report-only"]
+    assert compare.main(args, runner=fake) == 0 and fake.calls == []
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| LightGCN | SL | neg_noise_ratio | 0.2 |" in md and "| CW |" not in md
+
+
 def test_a_failing_cell_is_logged_and_retried(tmp_path):
     assert compare.main(grid(tmp_path), runner=FakeRunner(fail={"DrRL"})) == 1
     assert "DrRL" in (tmp_path / "failures.log").read_text(encoding="utf-8")
