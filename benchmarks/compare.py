@@ -367,11 +367,10 @@ def main(argv=None, runner=run_cell) -> int:
     done = {r["cell_id"] for r in read_rows(csv_path)}
     done |= reuse_rows(planned, args, csv_path, done)
     todo = [p for p in planned if p[0] not in done]
-    if args.report_only and todo:
-        print(f"--report-only: {len(todo)} unfinished cells left out of the report", flush=True)
-        todo = []
     print(f"{args.study} on {args.dataset}: {len(planned)} cells, {len(planned) - len(todo)} already done, "
-          f"{len(todo)} to run; results in {out}", flush=True)
+          f"{len(todo)} {'left out (--report-only)' if args.report_only else 'to run'}; results in {out}", flush=True)
+    if args.report_only:
+        todo = []
     cwd, failures, started = os.getcwd(), 0, time.time()
     os.chdir(out)
     try:
