@@ -129,7 +129,8 @@ def cell_settings(cell, args) -> tuple[str, dict]:
     overrides = {k: v for k, v in args.set.items() if k not in foreign}
     if args.data_path:
         overrides["data_path"] = args.data_path
-    overrides.update({k: v for k, v in cell["extra"].items() if k not in already_set(cell, args.dataset, preset, overrides)})
+    redundant = already_set(cell, args.dataset, preset, overrides)
+    overrides.update({k: v for k, v in cell["extra"].items() if k not in redundant})
     return preset, overrides
 
 
