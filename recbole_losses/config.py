@@ -74,6 +74,27 @@ class Config(RecBoleConfig):
             self.final_config_dict["stopping_step"] = int(self.final_config_dict["epochs"]) + 1
         validate(self)
 
+    def _load_config_files(self, file_list):
+        """RecBole's, with an error naming the file for a missing, folder, empty, non-mapping or
+        broken YAML (RecBole raises a raw TypeError or YAML traceback); ``file_key_sources``
+        records which file set each key. A single path is accepted as well as a list."""
+        from .config_checks import read_config_file
+
+        if isinstance(file_list, (str, os.PathLike)):
+            file_list = [file_list]
+        merged, self.file_key_sources = {}, {}
+        for path in file_list or []:
+            values = read_config_file(path, self.yaml_loader)
+            merged.update(values)
+            self.file_key_sources.update({key: f"config file {path}" for key in values})
+        return merged
+
+    def _set_default_parameters(self):
+        from .config_checks import check_settings
+
+        check_settings(self)
+        super()._set_default_parameters()
+
     def _load_cmd_line(self):
         parsed = {}
         for arg in self._cmd_args:
