@@ -37,6 +37,9 @@ def main(argv=None) -> int:
         print("done; the metrics are reported by the machine running global rank 0 (offset 0)")
         return 0
     for label, key in (("best valid", "best_valid_result"), ("test", "test_result")):
+        if result[key] is None:  # eval_step=0, epochs=0 or an empty validation split
+            print(f"{label:<10} ({args.model}, loss={args.loss}, {args.dataset}): none (no validation ran)")
+            continue
         metrics = {name: float(value) for name, value in result[key].items()}
         print(f"{label:<10} ({args.model}, loss={args.loss}, {args.dataset}): {metrics}")
     return 0

@@ -77,8 +77,21 @@ def check_trainable(dataset, item_sampler) -> None:
         )
 
 
+def check_topk(config, dataset) -> None:
+    """ValueError, before training, when the largest ``topk`` exceeds the dataset's items (RecBole's
+    full-sort ranking fails after the first epoch, or ranks the padding id, otherwise)."""
+    largest, items = max(config["topk"]), dataset.item_num - 1  # id 0 is padding
+    if largest > items:
+        raise ValueError(
+            f"topk {config['topk']} asks for top-{largest} lists but dataset {dataset.dataset_name!r} has only "
+            f"{items} items; use topk values <= {items} (and a valid_metric among them)"
+        )
+
+
 def data_preparation(config, dataset):
-    """RecBole's ``data_preparation``, with the sampled batch mode when ``config['loss']`` is set."""
+    """RecBole's ``data_preparation``, with the sampled batch mode when ``config['loss']`` is set;
+    first the checks that need the data (:func:`check_topk`)."""
+    check_topk(config, dataset)
     if config["loss"] is None:
         return recbole_data_preparation(config, dataset)
     train_set, valid_set, test_set = built = dataset.build()
@@ -89,4 +102,4 @@ def data_preparation(config, dataset):
     return train_data, valid_data, test_data
 
 
-__all__ = ["SampledTrainDataLoader", "check_trainable", "data_preparation"]
+__all__ = ["SampledTrainDataLoader", "check_topk", "check_trainable", "data_preparation"]
