@@ -12,13 +12,21 @@ user, max(⌊0.1·n⌋, 1) of the user's n training items drawn at random with `
 of them: a user keeps at least one training item); the test set is the released one, unchanged.
 For the four benchmark names the user, item, train and test counts are checked against the
 released statistics before anything is written.
+
+Safety: the dataset name must be a plain folder name (nothing is written outside ``--data_path``);
+a (user, item) pair repeated within ``train.tsv`` or ``test.tsv`` is kept once (the count is
+reported and stored), one in both is an error; the settings (seed, validation rule, a
+fingerprint of the source tables) are stored in the manifest, and an existing split made with
+other settings is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -163,20 +171,81 @@ def check_split(tables: dict[str, np.ndarray], name: str | None) -> dict[str, in
 
 
 def _write_inter(path: Path, pairs: np.ndarray) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    """Written to a temporary file beside ``path``, then renamed over it (never half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write("user_id:token\titem_id:token\n")
         np.savetxt(f, pairs, fmt="%d", delimiter="\t")
+    os.replace(tmp, path)
+
+
+def output_folder(name: str, data_path) -> Path:
+    """``<data_path>/<name>``; ValueError unless ``name`` is a plain folder name, so that nothing
+    is ever written outside ``data_path``."""
+    seps = {"/", "\\", os.sep, os.altsep or "/"}
+    if not name or name in (".", "..") or "\0" in name or any(sep in name for sep in seps):
+        raise ValueError(f"--dataset {name!r} must be a plain folder name (no '/', '\\' or '..'): "
+                         f"the files go to <data_path>/<dataset>/")
+    out = Path(data_path) / name
+    if out.resolve().parent != Path(data_path).resolve():
+        raise ValueError(f"--dataset {name!r} would write outside --data_path {data_path}")
+    return out
+
+
+def drop_repeated_pairs(table: np.ndarray) -> tuple[np.ndarray, int]:
+    """``table`` [n, 2] with each (user, item) row kept once, at its first place; and how many
+    rows were dropped."""
+    _, first = np.unique(table, axis=0, return_index=True)
+    kept = table[np.sort(first)]
+    return kept, int(table.shape[0] - kept.shape[0])
+
+
+def split_settings(tables: dict[str, np.ndarray], seed: int) -> dict:
+    """What determines the written split: the seed, the validation rule, and a SHA-256 of the
+    source tables (the same split moved to another path has the same fingerprint)."""
+    digest = hashlib.sha256()
+    for name in SPLIT_FILES:
+        digest.update(np.ascontiguousarray(tables[name], dtype=np.int64).tobytes())
+    return {"seed": seed, "valid_ratio": VALID_RATIO, "source_sha256": digest.hexdigest()}
+
+
+def check_replaceable(out: Path, name: str, settings: dict) -> None:
+    """ValueError when ``out`` already holds files of a split made with other settings (or of
+    unknown origin): they are replaced only with ``overwrite``."""
+    targets = [out / f"{name}.{suffix}.inter" for suffix in ("train", "valid", "test")]
+    manifest_path = out / f"{name}.prepared.json"
+    if not any(p.exists() for p in [*targets, manifest_path]):
+        return
+    try:
+        previous = json.loads(manifest_path.read_text(encoding="utf-8")).get("settings")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    if previous == settings:
+        return
+    if previous is None:
+        why = f"no {manifest_path.name} with its settings beside them"
+    else:
+        why = ", ".join(f"{k} {previous.get(k)!r} there, {v!r} now" for k, v in settings.items() if previous.get(k) != v)
+    raise ValueError(f"{out} already holds a split of {name!r} made with other settings ({why}); "
+                     f"rerun with the same settings to keep it, or add --overwrite to replace it")
 
 
 def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = DEFAULT_SEED,
-            timeout: float = 30.0) -> dict:
-    """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest."""
+            timeout: float = 30.0, overwrite: bool = False) -> dict:
+    """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest.
+    ``overwrite``: replace a split made with other settings (refused otherwise)."""
+    out = output_folder(name, data_path)
     tables = read_split(source, timeout)
+    repeated = {}
+    for part in ("train.tsv", "test.tsv"):
+        tables[part], repeated[part] = drop_repeated_pairs(tables[part])
     counts = check_split(tables, name)
+    settings = split_settings(tables, seed)
+    if not overwrite:
+        check_replaceable(out, name, settings)
     train = tables["train.tsv"]
     in_valid = validation_mask(train[:, 0], seed)
     parts = {"train": train[~in_valid], "valid": train[in_valid], "test": tables["test.tsv"]}
-    out = Path(data_path) / name
     out.mkdir(parents=True, exist_ok=True)
     for suffix, pairs in parts.items():
         _write_inter(out / f"{name}.{suffix}.inter", pairs)
@@ -185,6 +254,8 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
         "source": str(source),
         "seed": seed,
         "valid_rule": "per user max(floor(0.1*n), 1) of n training items, at most n-1",
+        "settings": settings,
+        "repeated_pairs_dropped": repeated,
         **counts,
         "interactions": counts["train"] + counts["test"],
         "train_after_valid": int(parts["train"].shape[0]),
@@ -206,9 +277,11 @@ def main(argv=None) -> int:
                         help="RecBole's data_path: files go to <data_path>/<dataset>/ (default dataset/)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the validation draw (default 2024)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a URL (default 30)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing split of this dataset made with other settings (refused otherwise)")
     args = parser.parse_args(argv)
     try:
-        manifest = prepare(args.dataset, args.source, args.data_path, args.seed, args.timeout)
+        manifest = prepare(args.dataset, args.source, args.data_path, args.seed, args.timeout, args.overwrite)
     except (ValueError, FileNotFoundError, ConnectionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -216,6 +289,9 @@ def main(argv=None) -> int:
     print(f"wrote {out}/{args.dataset}.{{train,valid,test}}.inter: {manifest['users']} users, "
           f"{manifest['items']} items, train {manifest['train_after_valid']}, valid {manifest['valid']}, "
           f"test {manifest['test']} (seed {manifest['seed']})")
+    repeated = {part: n for part, n in manifest["repeated_pairs_dropped"].items() if n}
+    if repeated:
+        print("dropped repeated (user, item) rows: " + ", ".join(f"{n} in {part}" for part, n in repeated.items()))
     if Path(args.data_path) != Path(DEFAULT_DATA_PATH):
         print(f"run with --data_path={args.data_path} (or data_path: {args.data_path} in a config file)")
     return 0

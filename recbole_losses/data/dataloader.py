@@ -15,7 +15,10 @@ from recbole.data.utils import create_samplers, get_dataloader
 from recbole.data.dataloader import TrainDataLoader
 
 from ..models.composed import SAMPLED_POS_ITEM_ID
+from .duplicates import drop_duplicates, install_logged_removal
 from .sampler import TrainingItemSampler
+
+install_logged_removal()
 
 
 class SampledTrainDataLoader(TrainDataLoader):
@@ -90,7 +93,9 @@ def check_topk(config, dataset) -> None:
 
 def data_preparation(config, dataset):
     """RecBole's ``data_preparation``, with the sampled batch mode when ``config['loss']`` is set;
-    first the checks that need the data (:func:`check_topk`)."""
+    first ``rm_dup_inter`` on pre-split files (:func:`~.duplicates.drop_duplicates`) and the checks
+    that need the data (:func:`check_topk`)."""
+    drop_duplicates(config, dataset)
     check_topk(config, dataset)
     if config["loss"] is None:
         return recbole_data_preparation(config, dataset)
