@@ -1,5 +1,6 @@
 """Benchmark preparation: published split -> RecBole train/valid/test files, and the errors before it."""
 
+import json
 import os
 
 import numpy as np
@@ -149,3 +150,67 @@ def test_stopping_step_none_switches_early_stopping_off():
     assert Config("MF", "health", config_dict={"loss": "PSL"})["stopping_step"] == 10
     c = Config("MF", "health", config_dict={"loss": "PSL"}, cmd_args=["--stopping_step=None"])
     assert c["stopping_step"] > c["epochs"] // c["eval_step"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing only inside --data_path, repeated pairs, and never replacing another split silently
+# ---------------------------------------------------------------------------------------------
+
+TINY_TRAIN = [(u, i) for u in range(3) for i in range(u, u + 12)]
+TINY_TEST = [(u, 20 + u) for u in range(3)]
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", "..", ".", "", "a\\b", "/abs"])
+def test_dataset_name_never_writes_outside_data_path(tmp_path, capsys, name):
+    src = write_split(tmp_path / "src", TINY_TRAIN, TINY_TEST, n_users=3, n_items=24)
+    (tmp_path / "out").mkdir()
+    assert prepare_main([f"--dataset={name}", f"--source={src}", f"--data_path={tmp_path / 'out'}"]) == 2
+    assert "must be a plain folder name (no '/', '\\' or '..')" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"] and not any((tmp_path / "out").iterdir())
+
+
+def test_repeated_pairs_are_kept_once_and_never_split_across_train_and_valid(tmp_path, capsys):
+    """Each training pair twice: before, one copy could be drawn into valid and the other stay in train."""
+    src = write_split(tmp_path / "src", TINY_TRAIN * 2, TINY_TEST * 2, n_users=3, n_items=24)
+    assert prepare_main(["--dataset=tiny", f"--source={src}", f"--data_path={tmp_path / 'out'}"]) == 0
+    assert "dropped repeated (user, item) rows: 36 in train.tsv, 3 in test.tsv" in capsys.readouterr().out
+    out = tmp_path / "out" / "tiny"
+    train, valid, test = (pairs(read_inter(out / f"tiny.{s}.inter")) for s in ("train", "valid", "test"))
+    assert len(read_inter(out / "tiny.train.inter")) + len(read_inter(out / "tiny.valid.inter")) == 36
+    assert not train & valid and train | valid == set(TINY_TRAIN) and test == set(TINY_TEST)
+    manifest = json.loads((out / "tiny.prepared.json").read_text())
+    assert manifest["repeated_pairs_dropped"] == {"train.tsv": 36, "test.tsv": 3} and manifest["train"] == 36
+
+
+def test_another_seed_does_not_replace_a_split_without_overwrite(tmp_path, capsys):
+    src = write_split(tmp_path / "src", TINY_TRAIN, TINY_TEST, n_users=3, n_items=24)
+    args = ["--dataset=tiny", f"--source={src}", f"--data_path={tmp_path / 'out'}"]
+    assert prepare_main(args) == 0
+    valid = tmp_path / "out" / "tiny" / "tiny.valid.inter"
+    first = valid.read_text()
+    assert prepare_main(args) == 0  # same settings: rewritten identically
+    assert valid.read_text() == first
+    capsys.readouterr()
+    assert prepare_main(args + ["--seed=7"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'out' / 'tiny'} already holds a split of 'tiny' made with other settings (seed 2024 there, 7 now)" in err
+    assert "add --overwrite to replace it" in err
+    assert valid.read_text() == first
+    assert prepare_main(args + ["--seed=7", "--overwrite"]) == 0
+    assert valid.read_text() != first
+    assert json.loads((tmp_path / "out" / "tiny" / "tiny.prepared.json").read_text())["seed"] == 7
+
+
+def test_other_source_or_foreign_files_are_not_replaced_without_overwrite(tmp_path):
+    src = write_split(tmp_path / "src", TINY_TRAIN, TINY_TEST, n_users=3, n_items=24)
+    other = write_split(tmp_path / "other", TINY_TRAIN[:-1], TINY_TEST, n_users=3, n_items=24)
+    prepare("tiny", src, data_path=str(tmp_path / "out"))
+    with pytest.raises(ValueError, match=r"made with other settings \(source_sha256 '[0-9a-f]+' there, '[0-9a-f]+' now\)"):
+        prepare("tiny", other, data_path=str(tmp_path / "out"))
+    foreign = tmp_path / "out2" / "tiny"
+    foreign.mkdir(parents=True)
+    (foreign / "tiny.train.inter").write_text("user_id:token\titem_id:token\n1\t2\n")
+    with pytest.raises(ValueError, match=r"other settings \(no tiny.prepared.json with its settings beside them\)"):
+        prepare("tiny", src, data_path=str(tmp_path / "out2"))
+    prepare("tiny", src, data_path=str(tmp_path / "out2"), overwrite=True)
+    assert len(read_inter(foreign / "tiny.train.inter")) == 33
