@@ -262,6 +262,9 @@ def check_checkpoint_dir(path) -> None:
         raise ValueError(f"checkpoint_dir {str(path)!r} is not writable: no write permission on {existing}")
 
 
+SAMPLED_MODE_KEYS = ("neg_num", "pos_num", "score", "neg_noise_ratio", "neg_distribution")
+
+
 def check_settings(config) -> None:
     """Every check of this module on a RecBole ``Config`` being built, after its layers are merged
     and before RecBole interprets them (so before any data is loaded)."""
@@ -274,10 +277,11 @@ def check_settings(config) -> None:
     check_key_names(by_source)
     from .losses import LOSSES
 
-    loss_keys = {k for cls in LOSSES.values() for k in cls.config_keys()}
+    # Loss keys, and the sampled batch mode's keys, are checked by config.validate with their own messages.
+    skip = {k for cls in LOSSES.values() for k in cls.config_keys()} | set(SAMPLED_MODE_KEYS)
     final = config.final_config_dict
     check_values({k: final[k] for k in config.external_config_dict if k in final}, config.internal_config_dict,
-                 skip=loss_keys)
+                 skip=skip)
     check_valid_metric(final["metrics"], final["topk"], final["valid_metric"])
     check_checkpoint_dir(final["checkpoint_dir"])
 

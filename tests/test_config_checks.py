@@ -185,3 +185,8 @@ def test_run_without_a_validation_result_ends_cleanly_with_test_metrics(toy, cap
     out = capsys.readouterr().out
     assert "best valid (MF, loss=SL, toy): none (no validation ran)" in out
     assert "test       (MF, loss=SL, toy): {'recall@5': " in out
+
+
+def test_a_single_config_path_is_accepted_as_well_as_a_list(workdir):
+    (workdir / "a.yaml").write_text("epochs: 2\n")
+    assert Config("MF", "ml-100k", str(workdir / "a.yaml"), {"loss": "SL"})["epochs"] == 2
