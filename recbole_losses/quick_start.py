@@ -90,8 +90,8 @@ def build_run(
         check_dataset(config)  # before the configuration dump: a missing dataset fails in one line
     init_run_logger(config)
     logger = getLogger()
-    logger.info(config)
     logger.info(set_color("run", "yellow") + ": " + ", ".join(f"{k}={v}" for k, v in resolved_names(config).items()))
+    logger.info(config)
     if data is None:
         data = create_dataset(config)
         logger.info(data)
