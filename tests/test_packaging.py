@@ -91,3 +91,33 @@ def test_installed_command_trains_quietly_from_outside_the_repository(installed)
     for text in KNOWN_WARNING_TEXTS:
         assert text not in done.stderr, text
     assert list((workdir / "saved").glob("MF-*.pth"))
+
+
+DEVELOPMENT_WORDS = re.compile(r"/work/|/tmp/|this session|earlier session|\bissue \d", re.IGNORECASE)
+
+
+def test_user_documents_hold_no_machine_paths_or_development_words():
+    documents = [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").glob("*.md")),
+                 *sorted((REPO / "benchmarks" / "results").glob("*/results.md")), *sorted((REPO / "examples").glob("*"))]
+    found = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+             for path in documents if path.is_file()
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if DEVELOPMENT_WORDS.search(line)]
+    assert not found, "\n".join(found)
+
+
+def test_results_page_embeds_every_chart_it_names():
+    text = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    assert images, "docs/results.md embeds no chart"
+    for link in images:
+        assert (REPO / "docs" / link).resolve().is_file(), link
+    assert not re.search(r"`[^`]*\.png`", text), "a chart named but not embedded"
+
+
+def test_version_is_stated_once():
+    setup = (REPO / "setup.cfg").read_text(encoding="utf-8")
+    assert "version = attr: recbole_losses.__version__" in setup
+    assert not re.search(r"^version\s*=\s*\d", setup, re.MULTILINE)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", recbole_losses.__version__)
+    assert f"## {recbole_losses.__version__}" in (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
