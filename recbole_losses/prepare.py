@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.datasets import canonical_dataset_name
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -170,7 +172,9 @@ def _write_inter(path: Path, pairs: np.ndarray) -> None:
 
 def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = DEFAULT_SEED,
             timeout: float = 30.0) -> dict:
-    """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest."""
+    """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest. A benchmark
+    name in any case (``Health``) is that benchmark, its counts checked."""
+    name = canonical_dataset_name(name)
     tables = read_split(source, timeout)
     counts = check_split(tables, name)
     train = tables["train.tsv"]
@@ -212,8 +216,8 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, ConnectionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.data_path) / args.dataset
-    print(f"wrote {out}/{args.dataset}.{{train,valid,test}}.inter: {manifest['users']} users, "
+    out = Path(args.data_path) / manifest["dataset"]
+    print(f"wrote {out}/{manifest['dataset']}.{{train,valid,test}}.inter: {manifest['users']} users, "
           f"{manifest['items']} items, train {manifest['train_after_valid']}, valid {manifest['valid']}, "
           f"test {manifest['test']} (seed {manifest['seed']})")
     if Path(args.data_path) != Path(DEFAULT_DATA_PATH):

@@ -132,3 +132,18 @@ def test_known_warnings_are_filtered_in_the_entry_points_only():
         for sample in samples:  # outside the entry point (a library user): shown
             raise_known(sample)
     assert [str(w.message) for w in shown] == [samples[0], *samples]
+
+
+def test_prepare_takes_a_benchmark_name_in_any_case_and_checks_its_counts(tmp_path, capsys):
+    from recbole_losses.cli import prepare_main
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, header, rows in (("train.tsv", "user_procid\titem_procid", ["0\t0", "0\t1"]),
+                               ("test.tsv", "user_procid\titem_procid", ["0\t2"]),
+                               ("user_list.tsv", "user_orgid\tuser_procid", ["U0\t0"]),
+                               ("item_list.tsv", "item_orgid\titem_procid", ["I0\t0", "I1\t1", "I2\t2"])):
+        (src / name).write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    assert prepare_main(["--dataset=Health", f"--source={src}", f"--data_path={tmp_path / 'out'}"]) == 2
+    assert "the source does not hold the health split" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
