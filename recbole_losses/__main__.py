@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
 SUBCOMMANDS = {"prepare": "recbole_losses.cli:prepare_main", "tune": "recbole_losses.tune:main"}
@@ -24,7 +25,8 @@ def main(argv=None) -> int:
             print(f"error: 'python -m recbole_losses {argv[0]}' needs {module}, which this installation lacks",
                   file=sys.stderr)
             return 2
-        return entry(argv[1:])
+        takes_prog = "prog" in inspect.signature(entry).parameters
+        return entry(argv[1:], **({"prog": f"python -m recbole_losses {argv[0]}"} if takes_prog else {}))
     from .cli import main as train
 
     return train(argv, prog="python -m recbole_losses")

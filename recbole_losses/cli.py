@@ -145,12 +145,12 @@ def main(argv=None, prog: str = "recbole-losses") -> int:
     return 0
 
 
-def prepare_main(argv=None) -> int:
+def prepare_main(argv=None, prog: str = "recbole-losses-prepare") -> int:
     """``recbole-losses-prepare``: :func:`recbole_losses.prepare.main`."""
     from .prepare import main as prepare
 
     with known_warnings_filtered():
-        return prepare(argv)
+        return prepare(argv, prog=prog)
 
 
 if __name__ == "__main__":

@@ -198,9 +198,9 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
     return manifest
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m recbole_losses.prepare",
+        prog=prog,
         description="Convert a published train/test split into RecBole benchmark files (train/valid/test).",
     )
     parser.add_argument("--dataset", required=True,

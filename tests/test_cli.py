@@ -147,3 +147,16 @@ def test_prepare_takes_a_benchmark_name_in_any_case_and_checks_its_counts(tmp_pa
     assert prepare_main(["--dataset=Health", f"--source={src}", f"--data_path={tmp_path / 'out'}"]) == 2
     assert "the source does not hold the health split" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_module_subcommands_dispatch_to_their_entry_points(monkeypatch):
+    import types
+
+    from recbole_losses.__main__ import main as module_main
+
+    seen = []
+    fake = types.ModuleType("recbole_losses.tune")
+    fake.main = lambda argv=None: seen.append(argv) or 0  # the tuner's contract: main(argv=None) -> int
+    monkeypatch.setitem(sys.modules, "recbole_losses.tune", fake)
+    assert module_main(["tune", "--study=x"]) == 0
+    assert seen == [["--study=x"]]
