@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.datasets import canonical_dataset_name
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -232,8 +234,10 @@ def check_replaceable(out: Path, name: str, settings: dict) -> None:
 
 def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = DEFAULT_SEED,
             timeout: float = 30.0, overwrite: bool = False) -> dict:
-    """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest.
-    ``overwrite``: replace a split made with other settings (refused otherwise)."""
+    """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest. A benchmark
+    name in any case (``Health``) is that benchmark, its counts checked. ``overwrite``: replace a
+    split made with other settings (refused otherwise)."""
+    name = canonical_dataset_name(name)
     out = output_folder(name, data_path)
     tables = read_split(source, timeout)
     repeated = {}
@@ -265,9 +269,9 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
     return manifest
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m recbole_losses.prepare",
+        prog=prog,
         description="Convert a published train/test split into RecBole benchmark files (train/valid/test).",
     )
     parser.add_argument("--dataset", required=True,
@@ -285,8 +289,8 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, ConnectionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.data_path) / args.dataset
-    print(f"wrote {out}/{args.dataset}.{{train,valid,test}}.inter: {manifest['users']} users, "
+    out = Path(args.data_path) / manifest["dataset"]
+    print(f"wrote {out}/{manifest['dataset']}.{{train,valid,test}}.inter: {manifest['users']} users, "
           f"{manifest['items']} items, train {manifest['train_after_valid']}, valid {manifest['valid']}, "
           f"test {manifest['test']} (seed {manifest['seed']})")
     repeated = {part: n for part, n in manifest["repeated_pairs_dropped"].items() if n}

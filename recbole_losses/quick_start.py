@@ -17,7 +17,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from .config import Config
 from .data.dataloader import data_preparation
-from .data.datasets import check_dataset
+from .data.datasets import canonical_dataset_name, check_dataset
 from .compat import load_checkpoint
 from .trainer import get_trainer
 
@@ -60,9 +60,15 @@ def init_determinism(config) -> None:
 
 
 def run_config(model, loss, dataset, config_file_list=None, config_dict=None, cmd_args=None) -> Config:
-    """The run's :class:`Config`; ``loss`` (if not None) joins ``config_dict`` as its ``loss`` key."""
+    """The run's :class:`Config`; ``loss`` (if not None) joins ``config_dict`` as its ``loss`` key; a
+    benchmark name in any case (``Health``) means that benchmark."""
     config_dict = {**(config_dict or {}), **({"loss": loss} if loss is not None else {})}
-    return Config(model, dataset, config_file_list, config_dict, cmd_args)
+    return Config(model, canonical_dataset_name(dataset), config_file_list, config_dict, cmd_args)
+
+
+def resolved_names(config) -> dict:
+    """What a run actually uses, from its config: ``model``, ``loss``, ``dataset``, ``preset``."""
+    return {key: config[key] for key in ("model", "loss", "dataset", "preset")}
 
 
 def build_run(
@@ -80,11 +86,13 @@ def build_run(
     config = run_config(model, loss, dataset, config_file_list, config_dict, cmd_args)
     init_seed(config["seed"], config["reproducibility"])
     init_determinism(config)
+    if data is None:
+        check_dataset(config)  # before the configuration dump: a missing dataset fails in one line
     init_run_logger(config)
     logger = getLogger()
+    logger.info(set_color("run", "yellow") + ": " + ", ".join(f"{k}={v}" for k, v in resolved_names(config).items()))
     logger.info(config)
     if data is None:
-        check_dataset(config)
         data = create_dataset(config)
         logger.info(data)
     loaders = data_preparation(config, data)
@@ -109,7 +117,8 @@ def run(
 ) -> dict:
     """Train ``model`` with ``loss`` (None: the stock RecBole model) on ``dataset`` and test the
     best-validation checkpoint. Returns ``best_valid_score``, ``best_valid_result``,
-    ``test_result`` and ``train_epoch_seconds``.
+    ``test_result``, ``train_epoch_seconds`` and what was resolved from every config layer:
+    ``model``, ``loss``, ``dataset``, ``preset``.
 
     RecBole's multi-process mode: with ``nproc`` > 1 (in any config layer), ``nproc`` processes
     are spawned on this machine, ranks ``offset`` .. ``offset + nproc - 1`` of ``world_size``
@@ -136,6 +145,7 @@ def run(
         "best_valid_result": best_valid_result,
         "test_result": test_result,
         "train_epoch_seconds": list(getattr(trainer, "train_epoch_seconds", [])),
+        **resolved_names(config),
     }
 
 

@@ -1,14 +1,41 @@
-"""Locating a dataset before RecBole tries (and, offline, fails) to download it."""
+"""Dataset names: RecBole's catalogue, the prepared benchmarks, the user's own folders; locating a
+dataset before RecBole tries (and, offline, fails) to download it."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import urllib.error
+import urllib.request
+from functools import lru_cache
 from pathlib import Path
+
+import yaml
+
+SHIPPED = "ml-100k"  # inside RecBole's package, no download
+DOWNLOAD_PROBE_TIMEOUT = 10.0  # seconds to wait for RecBole's download server before calling it offline
+
+
+def benchmark_names() -> list[str]:
+    """The published splits ``prepare`` converts (health, electronic, gowalla, amazon-book)."""
+    from ..prepare import BENCHMARKS
+
+    return list(BENCHMARKS)
+
+
+@lru_cache(maxsize=1)
+def recbole_catalogue() -> dict[str, str]:
+    """RecBole's downloadable datasets: name -> URL of its atomic files (RecBole's ``url.yaml``)."""
+    import recbole
+
+    path = Path(recbole.__file__).resolve().parent / "properties" / "dataset" / "url.yaml"
+    with open(path, encoding="utf-8") as f:
+        return dict(yaml.safe_load(f) or {})
 
 
 def available_datasets(data_root) -> list[str]:
     """ml-100k (shipped inside RecBole) and every folder of ``data_root`` holding atomic files."""
-    names = {"ml-100k"}
+    names = {SHIPPED}
     root = Path(data_root)
     if root.is_dir():
         for sub in root.iterdir():
@@ -17,9 +44,39 @@ def available_datasets(data_root) -> list[str]:
     return sorted(names)
 
 
+def canonical_dataset_name(name):
+    """A benchmark name in any case (``Health``) as its registered spelling (``health``); any other
+    name unchanged (folder names are case-sensitive on most file systems)."""
+    if not isinstance(name, str):
+        return name
+    lowered = {n.lower(): n for n in benchmark_names()}
+    return lowered.get(name.lower(), name)
+
+
+def did_you_mean(name: str, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` (difflib), else an empty string."""
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?)"
+
+
+def download_error(url: str, timeout: float = DOWNLOAD_PROBE_TIMEOUT) -> str | None:
+    """None if RecBole's download ``url`` answers within ``timeout`` seconds, else why not."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
+        return str(getattr(err, "reason", None) or err)
+
+
 def check_dataset(config) -> None:
     """FileNotFoundError naming the missing folder and the datasets that are there; for the
-    benchmark names (health, electronic, gowalla, amazon-book), the command that prepares them."""
+    benchmark names (health, electronic, gowalla, amazon-book), the command that prepares them;
+    for a name of RecBole's catalogue (ml-1m, yelp, ...) that is not on disk, nothing if RecBole's
+    download server answers (RecBole then downloads it, as it always does), else how to put the
+    files in place by hand."""
     from ..prepare import BENCHMARKS, prepare_command, source_hint
 
     name, folder = config["dataset"], config["data_path"]
@@ -35,12 +92,29 @@ def check_dataset(config) -> None:
             )
         check_headers(config)
         return
-    if name == "ml-100k" or os.path.isdir(folder):
+    if name == SHIPPED or os.path.isdir(folder):
         check_headers(config)
         return
+    catalogue = recbole_catalogue()
+    if name in catalogue:
+        url = catalogue[name]
+        reason = download_error(url)
+        if reason is None:
+            return
+        raise FileNotFoundError(
+            f"dataset {name!r} is in RecBole's catalogue but is not in {folder} and cannot be downloaded "
+            f"now ({reason}). Download {url} on a machine with network access, unzip it so that "
+            f"{os.path.join(folder, name + '.inter')} exists (pass --data_path=DIR for another folder than "
+            f"{data_root}), then run again"
+        )
+    local = available_datasets(data_root)
+    hint = did_you_mean(name, [*local, *BENCHMARKS, *catalogue])
     raise FileNotFoundError(
-        f"dataset {name!r} not found: no folder {folder} (data_path is {data_root}); "
-        f"available datasets: {', '.join(available_datasets(data_root))}"
+        f"dataset {name!r} not found{hint}: no folder {folder} (data_path is {data_root}); "
+        f"available datasets: {', '.join(local)}; benchmarks (prepare once): {', '.join(BENCHMARKS)}; "
+        f"RecBole's catalogue ({len(catalogue)} datasets, downloaded on first use), e.g. "
+        "ml-1m, yelp, amazon-books; "
+        f"or your own atomic files in <data_path>/{name}/{name}.inter"
     )
 
 
