@@ -26,6 +26,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import re
 import shlex
 import subprocess
@@ -125,7 +126,7 @@ def run_variant(args, name: str, variant: dict[str, str]) -> tuple[str, float]:
         log = open(folder / f"worker-{worker}.log", "a")
         procs.append((subprocess.Popen([sys.executable, "-m", "recbole_losses.tune", *cmd], cwd=args.out,
                                        stdout=log, stderr=subprocess.STDOUT,
-                                       env={**_env(), "PYTHONPATH": str(REPO)}), log))
+                                       env={**os.environ, "PYTHONPATH": str(REPO)}), log))
         if worker == 0 and args.workers > 1:
             time.sleep(5)  # the first worker creates the study
     codes = []
@@ -135,12 +136,6 @@ def run_variant(args, name: str, variant: dict[str, str]) -> tuple[str, float]:
     if any(code not in (0, 1) for code in codes):
         print(f"[tune_study] {name}: a worker exited with {codes}; see {folder}/worker-*.log", flush=True)
     return command, time.time() - start
-
-
-def _env() -> dict:
-    import os
-
-    return dict(os.environ)
 
 
 def collect(args, variants) -> list[dict]:

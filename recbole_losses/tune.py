@@ -51,6 +51,8 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
+    from optuna.trial import TrialState
+
     from .tuning.space import SpaceError
     from .tuning.study import TuneSettings, run_study
 
@@ -73,6 +75,9 @@ def main(argv=None) -> int:
         print("interrupted: the running trial does not count; rerun the same command to resume", file=sys.stderr)
         return 130
     if outcome.best is None:
+        if outcome.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            print(f"this worker is done; other workers are still running trials of {outcome.study.study_name}")
+            return 0
         print(f"no trial completed; see {outcome.output_dir / 'trials.md'}")
         return 1
     metric = outcome.study.user_attrs.get("valid_metric")

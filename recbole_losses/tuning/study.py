@@ -17,8 +17,8 @@ import difflib
 import math
 import os
 import shutil
-import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ PLUMBING_KEYS = frozenset({
 TRIAL_DEFAULTS = {"show_progress": False, "state": "WARNING"}
 HEARTBEAT_SECONDS = 60  # a worker's running trial writes a heartbeat this often
 GRACE_SECONDS = 180  # a running trial without a heartbeat this long is stale (its worker died)
+STORAGE_ATTEMPTS = 5  # tries to open a storage another worker may be creating at the same moment
 
 
 @dataclass
@@ -162,13 +163,19 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         if not os.access(target, os.W_OK):
             raise ValueError(f"study storage {url}: {target} is not writable")
         connect_args = {"timeout": 60}  # several workers on one SQLite file wait for its lock
-    try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": connect_args} if connect_args else None,
-            heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-        )
-    except Exception as err:  # SQLAlchemy/Optuna raise many kinds; say which storage failed
-        raise ValueError(f"study storage {url} cannot be opened: {err}") from None
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs={"connect_args": connect_args} if connect_args else None,
+                    heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                )
+        except Exception as err:  # SQLAlchemy/Optuna raise many kinds; say which storage failed
+            if attempt + 1 == STORAGE_ATTEMPTS or "Failed to import" in str(err):
+                raise ValueError(f"study storage {url} cannot be opened: {err}") from None
+            # Workers starting together race to create the tables: the loser retries.
+            time.sleep(1.0 + attempt)
 
 
 def make_pruner(settings: TuneSettings, config) -> optuna.pruners.BasePruner:
@@ -424,6 +431,14 @@ def run_study(settings: TuneSettings, pruner: optuna.pruners.BasePruner | None =
         f"searching {', '.join(params)} ({source}) on valid {metric}")
     for _ in optimize(settings, study, params, metric, log):
         write_outputs(settings, study, params, None, plots=False)
+    optuna.storages.fail_stale_trials(study)
+    running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    if running:
+        # Another worker is still training: the one finishing last tests the selected trial.
+        log(f"[tune {study.study_name}] trial(s) {running} still running in other workers; the worker "
+            "that finishes last tests the selected trial and writes best.yaml")
+        files = write_outputs(settings, study, params, None, plots=False)
+        return StudyOutcome(study, None, None, Path(settings.output_dir), files)
     test = best_test_result(settings, study, log)
     files = write_outputs(settings, study, params, test, plots=settings.plots, log=log)
     best = None
