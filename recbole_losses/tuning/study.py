@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..config import validate
+from ..data.datasets import check_dataset
 from ..losses import LOSSES
 from ..quick_start import run_config
 from .runs import train_on_validation
@@ -241,7 +242,7 @@ class Objective:
                     if t.number < trial.number and counts_toward_budget(t))
         if taken >= self.settings.n_trials:
             trial.set_user_attr("surplus", True)
-            raise _BudgetReached()
+            raise _BudgetReached(f"not run: other workers already took the budget of {self.settings.n_trials} trials")
         values = {name: param.suggest(trial) for name, param in self.params.items()}
         trial.set_user_attr("config", values)
         folder = self.checkpoints / f"trial-{trial.number}"
@@ -422,6 +423,7 @@ def run_study(settings: TuneSettings, pruner: optuna.pruners.BasePruner | None =
 
     params, source = load_space(settings)
     config = check_space(params, settings, source)
+    check_dataset(config)  # a dataset that is not prepared: the command that prepares it, before any trial
     metric = str(config["valid_metric"]).lower()
     study = create_study(settings, config)
     if pruner is not None:
