@@ -3,11 +3,14 @@ the outcome.
 
     python benchmarks/tune_study.py --dataset=health --model=MF --data_path=DATA --n_trials=30
         [--variants "CW: loss=CW" "CW-hcl: loss=CW cw_weighting=hcl" "PSL: loss=PSL" ...]
-        [--preset=paper] [--out=DIR] [--workers=K] [--pruner=median|none] [--set key=value ...]
+        [--preset=paper] [--out=DIR] [--workers=K] [--pruner=median|none] [--sampler_seed=S]
+        [--set key=value ...]
         [--report-only]
 
-A variant is ``NAME: loss=LOSS [key=value ...]``: a loss and fixed config overrides (``params=FILE``
-replaces the loss's shipped search space). Default variants: CW, PSL, SL@K, DrRL, CCL. Each variant
+A variant is ``NAME: loss=LOSS [key=value ...]``: a loss and fixed config overrides; ``params=FILE``
+replaces the loss's shipped search space, ``pruner=none`` / ``warmup_epochs=E`` set the tuner's
+pruning for that variant (e.g. ``"CW-unpruned: loss=CW pruner=none"`` beside ``"CW: loss=CW"``
+measures what pruning saves: compare the summed trial wall time and the selected trial). Default variants: CW, PSL, SL@K, DrRL, CCL. Each variant
 is one tuner study (``python -m recbole_losses.tune``, the exact command recorded), run or resumed
 in ``<out>/<variant>/`` with its own SQLite storage; ``--workers=K`` runs K worker processes on
 the study at once. With ``--preset=paper`` a variant starts from the paper preset where one exists
@@ -37,6 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+# Variant keys that are tuner options, not config overrides.
+TOOL_KEYS = ("loss", "params", "pruner", "warmup_epochs")
 DEFAULT_VARIANTS = ["CW: loss=CW", "PSL: loss=PSL", "SL@K: loss=SL@K", "DrRL: loss=DrRL", "CCL: loss=CCL"]
 
 
@@ -90,9 +95,12 @@ def study_args(args, name: str, variant: dict[str, str]) -> tuple[list[str], Pat
     loss = variant["loss"]
     cmd = [f"--model={args.model}", f"--loss={loss}", f"--dataset={args.dataset}", f"--n_trials={args.n_trials}",
            f"--study_name={args.dataset}-{args.model}-{safe_name(name)}", f"--output_dir={safe_name(name)}",
-           f"--pruner={args.pruner}"]
-    if args.warmup_epochs is not None:
-        cmd.append(f"--warmup_epochs={args.warmup_epochs}")
+           f"--pruner={variant.get('pruner', args.pruner)}"]
+    if args.sampler_seed is not None:
+        cmd.append(f"--sampler_seed={args.sampler_seed}")
+    warmup = variant.get("warmup_epochs", args.warmup_epochs)
+    if warmup is not None:
+        cmd.append(f"--warmup_epochs={warmup}")
     if "params" in variant:
         cmd.append(f"--params_file={variant['params']}")
     if args.preset:
@@ -105,7 +113,7 @@ def study_args(args, name: str, variant: dict[str, str]) -> tuple[list[str], Pat
         cmd.append(f"--data_path={args.data_path}")
     for item in args.set:
         cmd.append(f"--{item}")
-    cmd += [f"--{k}={v}" for k, v in variant.items() if k not in ("loss", "params")]
+    cmd += [f"--{k}={v}" for k, v in variant.items() if k not in TOOL_KEYS]
     return cmd, folder
 
 
@@ -150,7 +158,8 @@ def collect(args, variants) -> list[dict]:
         rows.append({
             "variant": name,
             "loss": variant["loss"],
-            "fixed": " ".join(f"{k}={v}" for k, v in variant.items() if k not in ("loss", "params")),
+            "fixed": " ".join(f"{k}={v}" for k, v in variant.items() if k not in TOOL_KEYS),
+            "pruner": variant.get("pruner", args.pruner),
             "complete": trials.get("complete"),
             "pruned": trials.get("pruned"),
             "failed": trials.get("failed"),
@@ -179,7 +188,7 @@ def write_report(args, rows: list[dict], elapsed: dict[str, float]) -> None:
         writer = csv.DictWriter(fp, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    shown = ["variant", "complete", "pruned", "failed", "best valid ndcg@20", "test recall@20", "test ndcg@20",
+    shown = ["variant", "pruner", "complete", "pruned", "failed", "best valid ndcg@20", "test recall@20", "test ndcg@20",
              "settings", "grid size", "trial wall s (sum)"]
     lines = [f"# Tuned on validation: {args.dataset} {args.model}, {args.n_trials} trials per variant", "",
              "Selection on validation NDCG@20 only; the test figures are the selected trial's, computed once.", "",
@@ -188,7 +197,8 @@ def write_report(args, rows: list[dict], elapsed: dict[str, float]) -> None:
         lines.append("| " + " | ".join(_fmt(row[c]).replace("|", "\\|") for c in shown) + " |")
     sizes = {row["grid size"] for row in rows}
     if len(sizes) > 1:
-        lines += ["", f"Note: the variants' search spaces differ in size ({', '.join(sorted(sizes))} grid points)."]
+        listing = ", ".join(f"{row['variant']} {row['grid size']}" for row in rows)
+        lines += ["", f"Note: the variants' search spaces differ in size (grid points: {listing})."]
     lines += ["", "Commands (rerun one to resume or extend its study):", ""]
     for row in rows:
         took = elapsed.get(row["variant"])
@@ -236,6 +246,8 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=1, help="worker processes per study")
     parser.add_argument("--pruner", default="median", choices=["median", "none"])
     parser.add_argument("--warmup_epochs", type=int, default=None)
+    parser.add_argument("--sampler_seed", type=int, default=None,
+                        help="the same TPE seed for every variant (with --workers=1: comparable trial sequences)")
     parser.add_argument("--set", nargs="*", default=[], metavar="key=value", help="fixed overrides for every variant")
     parser.add_argument("--report-only", dest="report_only", action="store_true")
     args = parser.parse_args(argv)

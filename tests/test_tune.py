@@ -282,3 +282,26 @@ def test_best_yaml_runs_with_config_files(workdir, capsys):
     assert run_main(["--model=MF", "--loss=BPR", f"--config_files={best_yaml}", "--state=WARNING",
                      "--show_progress=False"]) == 0
     assert "test" in capsys.readouterr().out
+
+
+def test_tune_study_builds_one_tuner_command_per_variant(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import tune_study
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    assert tune_study.parse_variant("CW-hcl: loss=CW cw_weighting=hcl pruner=none") == (
+        "CW-hcl", {"loss": "CW", "cw_weighting": "hcl", "pruner": "none"})
+    with pytest.raises(ValueError, match="needs a name and loss=LOSS"):
+        tune_study.parse_variant("CW: cw_beta=0.5")
+    args = tune_study.parse_args(["--dataset=health", "--n_trials=30", "--preset=paper", f"--out={tmp_path}",
+                                  "--set", "stopping_step=20"])
+    cw, _ = tune_study.study_args(args, "CW-hcl", {"loss": "CW", "cw_weighting": "hcl", "pruner": "none"})
+    assert cw == ["--model=MF", "--loss=CW", "--dataset=health", "--n_trials=30", "--study_name=health-MF-CW-hcl",
+                  "--output_dir=CW-hcl", "--pruner=none", "--preset=paper", "--stopping_step=20", "--cw_weighting=hcl"]
+    drrl, _ = tune_study.study_args(args, "DrRL", {"loss": "DrRL"})
+    assert "--preset=paper" not in drrl  # the paper preset has no DrRL settings
+    rows = tune_study.collect(args, [("CW-hcl", {"loss": "CW"}), ("PSL", {"loss": "PSL"})])  # nothing run yet
+    tune_study.write_report(args, rows, {})
+    report = (tmp_path / "results.md").read_text()
+    assert "| CW-hcl | median |" in report and "grid points: CW-hcl 2520, PSL 60" in report
