@@ -129,9 +129,11 @@ def test_every_loss_ships_a_space_that_passes_its_validation():
     ("cw_tau choice [0.1]\n", "PSL", "cw_tau is a key of loss CW, but the study's loss is PSL"),
     ("neg_num choice [0,10]\n", "PSL", "reaches neg_num = 0, which a run rejects: neg_num must be an integer >= 1"),
     ("learning_rate choice [0.1]\n", "BPR", "learning_rate is searched and also fixed by --learning_rate=...; drop one"),
+    ("learning_rate choice [0.1]\n", "BPR", "the tuner selects on validation: eval_step must be in 1 .. epochs = 2, got 3"),
 ])
 def test_bad_space_is_refused_before_any_trial(workdir, space, loss, message):
-    tune = settings(workdir, 1, space, overrides=[*TINY, "--learning_rate=0.01"] if "fixed" in message else TINY)
+    extra = {"fixed": ["--learning_rate=0.01"], "eval_step": ["--eval_step=3"]}
+    tune = settings(workdir, 1, space, overrides=[*TINY, *next((v for k, v in extra.items() if k in message), [])])
     tune.loss = loss
     with pytest.raises(SpaceError) as err:
         run_study(tune, log=quiet)

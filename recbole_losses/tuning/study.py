@@ -128,6 +128,9 @@ def check_space(params: dict[str, Param], settings: TuneSettings, source: str):
             close = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise SpaceError(f"{source}: unknown config key {name!r} (not a RecBole or recbole-losses key){hint}")
+    epochs, eval_step = config["epochs"], config["eval_step"]
+    if not {"epochs", "eval_step"} & set(params) and not (isinstance(eval_step, int) and 1 <= eval_step <= epochs):
+        raise SpaceError(f"the tuner selects on validation: eval_step must be in 1 .. epochs = {epochs}, got {eval_step}")
     cfg = config.final_config_dict
     for param in params.values():
         saved = cfg.get(param.name, KeyError)
@@ -275,6 +278,10 @@ class Objective:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         trial.set_user_attr("wall_seconds", round(time.time() - start, 2))
+        if not math.isfinite(run.best_valid_score):
+            trial.set_user_attr("error", f"no validation score ({run.best_valid_score}): no evaluation ran")
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ValueError(trial.user_attrs["error"])
         trial.set_user_attr("valid_result", run.best_valid_result)
         trial.set_user_attr("checkpoint", str(run.trainer.saved_model_file))
         return run.best_valid_score
