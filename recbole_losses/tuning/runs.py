@@ -34,8 +34,13 @@ def train_on_validation(model, loss, dataset, config_file_list=None, config_dict
     """Train one configuration; ``callback_fn(epoch_idx, valid_score)`` after every validation
     (RecBole's hook: a tuner reports there and may raise to stop the run)."""
     config, loaders, _, trainer = build_run(model, loss, dataset, config_file_list, config_dict, cmd_args)
-    score, result = trainer.fit(loaders[0], loaders[1], saved=saved, show_progress=config["show_progress"],
-                                callback_fn=callback_fn)
+    try:
+        score, result = trainer.fit(loaders[0], loaders[1], saved=saved, show_progress=config["show_progress"],
+                                    callback_fn=callback_fn)
+    finally:
+        # RecBole opens a TensorBoard writer per trainer and never closes it: in a process that
+        # trains hundreds of trials each would keep its file and thread.
+        trainer.tensorboard.close()
     result = {key: float(value) for key, value in (result or {}).items()}
     return TrainedRun(config, loaders, trainer, float(score), result)
 

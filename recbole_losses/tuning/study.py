@@ -367,7 +367,8 @@ def optimize(settings: TuneSettings, study, params: dict[str, Param], metric: st
             log(f"[tune {study.study_name}] timeout of {settings.timeout:g} s reached; rerun to continue")
             break
         try:
-            study.optimize(objective, n_trials=1, catch=(ValueError, RuntimeError, FloatingPointError))
+            study.optimize(objective, n_trials=1, catch=(ValueError, RuntimeError, FloatingPointError),
+                           gc_after_trial=True)
         except _BudgetReached:
             break
         trial = next(t for t in study.get_trials(deepcopy=False) if t.number == objective.last_number)
