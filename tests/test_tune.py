@@ -197,10 +197,10 @@ def test_two_workers_share_one_sqlite_study(workdir):
     kept = counted(study)
     assert len(kept) == 3 and all(t.state == TrialState.COMPLETE for t in kept)
     assert sorted(t.number for t in kept) == sorted({t.number for t in kept})
-    # each worker ran at least one of them
+    # no trial was run by both workers, none by neither (which worker ran how many depends on timing)
     ran = [{int(line.split("trial ")[1].split(":")[0]) for line in out.splitlines() if ": COMPLETE |" in line}
            for out in outputs]
-    assert all(ran) and not ran[0] & ran[1] and ran[0] | ran[1] == {t.number for t in kept}
+    assert not ran[0] & ran[1] and ran[0] | ran[1] == {t.number for t in kept}
     # the worker that finished last tested the selected trial
     summary = json.loads((workdir / "out" / "summary.json").read_text())
     assert summary["best_trial"] == study.best_trial.number == summary["test"]["trial"]
