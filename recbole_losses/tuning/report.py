@@ -180,6 +180,7 @@ def write_outputs(settings, study, params, test, plots: bool = True, log=print) 
         "study_name": study.study_name, "storage": settings.storage, "command": study_command(settings),
         "model": settings.model, "loss": settings.loss, "dataset": settings.dataset,
         "valid_metric": study.user_attrs.get("valid_metric"), "n_trials": settings.n_trials,
+        "pruner": type(study.pruner).__name__, "sampler": type(study.sampler).__name__,
         "trials": count_states(study),
         "wall_seconds": round(sum(r["wall_s"] or 0 for r in rows), 2),
         "best_trial": best.number if best else None,
