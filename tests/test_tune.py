@@ -272,12 +272,15 @@ def test_recbole_hypertuning_drives_objective_function(workdir, monkeypatch):
 
 
 def test_best_yaml_runs_with_config_files(workdir, capsys):
-    outcome = run_study(settings(workdir, 1), log=quiet)
+    outcome = run_study(settings(workdir, 1, overrides=[*TINY, "--stopping_step=None", f"--data_path={workdir}"]),
+                        log=quiet)
     best_yaml = workdir / "out" / "best.yaml"
     config = Config("MF", "ml-100k", [str(best_yaml)], {"loss": "BPR"})
     for key, value in outcome.best.user_attrs["config"].items():
         assert config[key] == value
     assert config["epochs"] == 2 and config["train_batch_size"] == 8192  # the study's fixed overrides
+    text = best_yaml.read_text()
+    assert "stopping_step: null" in text and "data_path" not in text  # paths stay out
     assert main.__module__ == "recbole_losses.tune"
     from recbole_losses.cli import main as run_main
 
