@@ -4,14 +4,13 @@ the outcome.
     python benchmarks/tune_study.py --dataset=health --model=MF --data_path=DATA --n_trials=30
         [--variants "CW: loss=CW" "CW-hcl: loss=CW cw_weighting=hcl" "PSL: loss=PSL" ...]
         [--preset=paper] [--out=DIR] [--workers=K] [--pruner=median|none] [--sampler_seed=S]
-        [--set key=value ...]
-        [--report-only]
+        [--timeout=SECONDS] [--set key=value ...] [--report-only]
 
 A variant is ``NAME: loss=LOSS [key=value ...]``: a loss and fixed config overrides; ``params=FILE``
 replaces the loss's shipped search space, ``pruner=none`` / ``warmup_epochs=E`` set the tuner's
 pruning for that variant (e.g. ``"CW-unpruned: loss=CW pruner=none"`` beside ``"CW: loss=CW"``
-measures what pruning saves: compare the summed trial wall time and the selected trial). Default variants: CW, PSL, SL@K, DrRL, CCL. Each variant
-is one tuner study (``python -m recbole_losses.tune``, the exact command recorded), run or resumed
+measures what pruning saves: compare the summed trial wall time and the selected trial).
+Default variants: CW, PSL, SL@K, DrRL, CCL. Each variant is one tuner study (``python -m recbole_losses.tune``, the exact command recorded), run or resumed
 in ``<out>/<variant>/`` with its own SQLite storage; ``--workers=K`` runs K worker processes on
 the study at once. With ``--preset=paper`` a variant starts from the paper preset where one exists
 for the dataset x model x loss (the dataset's protocol, e.g. Health's 200 epochs with validation
@@ -21,6 +20,9 @@ Writes ``<out>/results.md`` and ``results.csv`` (per variant: trials complete/pr
 validation NDCG@20, test Recall@20 / NDCG@20 of the selected trial, chosen settings, the search
 space's size, the summed trial wall time, the command) and ``results.png`` (a bar chart).
 Selection is on validation only; the test figures are the selected trial's, computed once.
+Each worker's progress lines go to ``<out>/<variant>/worker-<k>.log``. Several tune_study processes
+may share one ``--out`` with different ``--variants`` (every study has its own storage); a final
+``--report-only`` run naming all the variants tables them together.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def study_args(args, name: str, variant: dict[str, str]) -> tuple[list[str], Pat
            f"--pruner={variant.get('pruner', args.pruner)}"]
     if args.sampler_seed is not None:
         cmd.append(f"--sampler_seed={args.sampler_seed}")
+    if args.timeout is not None:
+        cmd.append(f"--timeout={args.timeout:g}")
     warmup = variant.get("warmup_epochs", args.warmup_epochs)
     if warmup is not None:
         cmd.append(f"--warmup_epochs={warmup}")
@@ -248,6 +252,8 @@ def parse_args(argv):
     parser.add_argument("--warmup_epochs", type=int, default=None)
     parser.add_argument("--sampler_seed", type=int, default=None,
                         help="the same TPE seed for every variant (with --workers=1: comparable trial sequences)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per study after which its workers start no new trial (rerun to continue)")
     parser.add_argument("--set", nargs="*", default=[], metavar="key=value", help="fixed overrides for every variant")
     parser.add_argument("--report-only", dest="report_only", action="store_true")
     args = parser.parse_args(argv)
