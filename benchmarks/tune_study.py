@@ -10,8 +10,9 @@ A variant is ``NAME: loss=LOSS [key=value ...]``: a loss and fixed config overri
 replaces the loss's shipped search space, ``pruner=none`` / ``warmup_epochs=E`` set the tuner's
 pruning for that variant (e.g. ``"CW-unpruned: loss=CW pruner=none"`` beside ``"CW: loss=CW"``
 measures what pruning saves: compare the summed trial wall time and the selected trial).
-Default variants: CW, PSL, SL@K, DrRL, CCL. Each variant is one tuner study (``python -m recbole_losses.tune``, the exact command recorded), run or resumed
-in ``<out>/<variant>/`` with its own SQLite storage; ``--workers=K`` runs K worker processes on
+Default variants: CW, PSL, SL@K, DrRL, CCL. Each variant is one tuner study
+(``python -m recbole_losses.tune``, the exact command recorded), run or resumed in
+``<out>/<variant>/`` with its own SQLite storage; ``--workers=K`` runs K worker processes on
 the study at once. With ``--preset=paper`` a variant starts from the paper preset where one exists
 for the dataset x model x loss (the dataset's protocol, e.g. Health's 200 epochs with validation
 every 5 and early stopping, applies either way). The searched keys always come from the space.
