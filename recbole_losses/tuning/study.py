@@ -183,9 +183,9 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 def make_pruner(settings: TuneSettings, config) -> optuna.pruners.BasePruner:
-    """Median pruning: after ``warmup_epochs`` (default a quarter of ``epochs``), a trial whose
-    best validation score so far is worse than the median of the earlier trials' scores at the
-    same epoch stops; the first 5 trials are never pruned (they set the median)."""
+    """Median pruning: from epoch ``warmup_epochs`` on (default a quarter of ``epochs``), a trial
+    whose best validation score so far is worse than the median of the completed trials' scores at
+    the same epoch stops; nothing is pruned before 5 trials have completed (they set the median)."""
     if settings.pruner == "none":
         return optuna.pruners.NopPruner()
     epochs = int(config["epochs"])
