@@ -3,8 +3,9 @@ the outcome.
 
     python benchmarks/tune_study.py --dataset=health --model=MF --data_path=DATA --n_trials=30
         [--variants "CW: loss=CW" "CW-hcl: loss=CW cw_weighting=hcl" "PSL: loss=PSL" ...]
-        [--preset=paper] [--out=DIR] [--workers=K] [--pruner=median|none] [--sampler_seed=S]
-        [--timeout=SECONDS] [--set key=value ...] [--report-only]
+        [--preset=paper] [--out=DIR] [--workers=K] [--pruner=median|none]
+        [--sampler=tpe|random|grid] [--sampler_seed=S] [--timeout=SECONDS] [--set key=value ...]
+        [--report-only]
 
 A variant is ``NAME: loss=LOSS [key=value ...]``: a loss and fixed config overrides; ``params=FILE``
 replaces the loss's shipped search space, ``pruner=none`` / ``warmup_epochs=E`` set the tuner's
@@ -99,6 +100,8 @@ def study_args(args, name: str, variant: dict[str, str]) -> tuple[list[str], Pat
     cmd = [f"--model={args.model}", f"--loss={loss}", f"--dataset={args.dataset}", f"--n_trials={args.n_trials}",
            f"--study_name={args.dataset}-{args.model}-{safe_name(name)}", f"--output_dir={safe_name(name)}",
            f"--pruner={variant.get('pruner', args.pruner)}"]
+    if args.sampler != "tpe":
+        cmd.append(f"--sampler={args.sampler}")
     if args.sampler_seed is not None:
         cmd.append(f"--sampler_seed={args.sampler_seed}")
     if args.timeout is not None:
@@ -251,6 +254,7 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=1, help="worker processes per study")
     parser.add_argument("--pruner", default="median", choices=["median", "none"])
     parser.add_argument("--warmup_epochs", type=int, default=None)
+    parser.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"])
     parser.add_argument("--sampler_seed", type=int, default=None,
                         help="the same TPE seed for every variant (with --workers=1: comparable trial sequences)")
     parser.add_argument("--timeout", type=float, default=None,

@@ -3,7 +3,7 @@ r"""Command line of the tuner:
     python -m recbole_losses.tune --model=MF --loss=CW --dataset=health --n_trials=30
         [--params_file=FILE] [--study_name=NAME] [--output_dir=DIR] [--storage=URL]
         [--config_files="a.yaml b.yaml"] [--pruner=median|none] [--warmup_epochs=E]
-        [--sampler=tpe|random] [--sampler_seed=S] [--timeout=SECONDS] [--no-plots] [--key=value ...]
+        [--sampler=tpe|random|grid] [--sampler_seed=S] [--timeout=SECONDS] [--no-plots] [--key=value ...]
 
 Any other ``--key=value`` is a fixed config override for every trial, as in
 ``run_recbole_losses.py``. Rerunning a command resumes its study; see docs/tuning.md.
@@ -42,7 +42,8 @@ def parse_args(argv):
     parser.add_argument("--pruner", default="median", choices=["median", "none"])
     parser.add_argument("--warmup_epochs", type=int, default=None,
                         help="no pruning before this epoch (default: a quarter of epochs)")
-    parser.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
+    parser.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"],
+                        help="grid: every point of a finite space once (RecBole's exhaustive search)")
     parser.add_argument("--sampler_seed", type=int, default=None,
                         help="seed of the sampler (give each parallel worker its own, or none)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")

@@ -310,3 +310,14 @@ def test_tune_study_builds_one_tuner_command_per_variant(tmp_path):
     tune_study.write_report(args, rows, {})
     report = (tmp_path / "results.md").read_text()
     assert "| CW-hcl | median |" in report and "grid points: CW-hcl 2520, PSL 60" in report
+
+
+def test_grid_sampler_visits_every_point_once(workdir):
+    outcome = run_study(settings(workdir, 2, "learning_rate choice [0.01,0.005]\n", sampler="grid"), log=quiet)
+    assert sorted(t.params["learning_rate"] for t in outcome.study.get_trials()) == [0.005, 0.01]
+    with pytest.raises(SpaceError, match=r"the grid has 2 points; --n_trials=3 would repeat some"):
+        run_study(settings(workdir, 3, "learning_rate choice [0.01,0.005]\n", sampler="grid"), log=quiet)
+    with pytest.raises(SpaceError, match="--sampler=grid needs a finite space; continuous: learning_rate loguniform"):
+        run_study(settings(workdir, 1, "learning_rate loguniform -8,0\n", sampler="grid"), log=quiet)
+    (param,) = parse_params("slatk_tau_w quniform 0.5,3,0.25\n").values()
+    assert param.grid() == [0.5 + 0.25 * k for k in range(11)]

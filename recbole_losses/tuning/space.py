@@ -65,6 +65,18 @@ class Param:
             return int(value)
         return value
 
+    def grid(self) -> list | None:
+        """Every value Optuna can draw (its raw values), or None for a continuous range."""
+        dist = self.distribution
+        if isinstance(dist, CategoricalDistribution):
+            return list(dist.choices)
+        if isinstance(dist, IntDistribution):
+            return list(range(dist.low, dist.high + 1, dist.step))
+        if dist.step is not None:
+            steps = int(round((dist.high - dist.low) / dist.step))
+            return [round(dist.low + k * dist.step, 12) for k in range(steps + 1)]
+        return None
+
     def candidates(self) -> list:
         """The values that bound what this parameter can take: every choice, or both ends."""
         dist = self.distribution

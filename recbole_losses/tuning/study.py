@@ -92,7 +92,7 @@ class TuneSettings:
 
 
 PRUNERS = ("median", "none")
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "grid")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +193,19 @@ def make_pruner(settings: TuneSettings, config) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup, interval_steps=1)
 
 
-def make_sampler(settings: TuneSettings) -> optuna.samplers.BaseSampler:
+def make_sampler(settings: TuneSettings, params: dict[str, Param]) -> optuna.samplers.BaseSampler:
+    """TPE (default), random, or grid: every point of the space once, in random order (RecBole's
+    ``exhaustive``), which needs a finite space and ``n_trials`` no larger than it."""
+    if settings.sampler == "grid":
+        grid = {name: param.grid() for name, param in params.items()}
+        continuous = [f"{p.name} {p.kind} {p.spec}" for p in params.values() if grid[p.name] is None]
+        if continuous:
+            raise SpaceError(f"--sampler=grid needs a finite space; continuous: {', '.join(continuous)}")
+        size = math.prod(len(values) for values in grid.values())
+        if settings.n_trials > size:
+            raise SpaceError(f"the grid has {size} points; --n_trials={settings.n_trials} would repeat some "
+                             f"(use --n_trials={size} for an exhaustive search)")
+        return optuna.samplers.GridSampler(grid, seed=settings.sampler_seed)
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=settings.sampler_seed)
     # constant_liar: parallel workers do not all draw next to the same running trial.
@@ -331,14 +343,15 @@ def load_space(settings: TuneSettings):
     return read_params_file(path), str(path)
 
 
-def create_study(settings: TuneSettings, config) -> optuna.Study:
+def create_study(settings: TuneSettings, config, params: dict[str, Param]) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the tuner prints its own progress lines
+    sampler, pruner = make_sampler(settings, params), make_pruner(settings, config)
     storage = open_storage(settings.storage)
     direction = "maximize" if config["valid_metric_bigger"] else "minimize"
     try:
         study = optuna.create_study(
             study_name=settings.study_name, storage=storage, load_if_exists=True, direction=direction,
-            sampler=make_sampler(settings), pruner=make_pruner(settings, config),
+            sampler=sampler, pruner=pruner,
         )
     except ValueError as err:
         raise ValueError(f"study {settings.study_name} in {settings.storage}: {err}") from None
@@ -433,7 +446,7 @@ def run_study(settings: TuneSettings, pruner: optuna.pruners.BasePruner | None =
     config = check_space(params, settings, source)
     check_dataset(config)  # a dataset that is not prepared: the command that prepares it, before any trial
     metric = str(config["valid_metric"]).lower()
-    study = create_study(settings, config)
+    study = create_study(settings, config, params)
     if pruner is not None:
         study.pruner = pruner
     done = len(finished_trials(study))
