@@ -5,7 +5,6 @@ state, validation score, epochs trained, wall time, settings, why it was pruned 
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import warnings
@@ -98,21 +97,15 @@ def study_command(settings) -> str:
     return " ".join(["python -m recbole_losses.tune", *args, *settings.overrides])
 
 
-def command_line_value(text: str):
-    """A ``--key=value`` value as RecBole's Config reads it: a Python literal (``None``, ``0.1``,
-    ``[10, 20]``), ``true``/``false`` in any case, otherwise the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def best_settings(settings, best) -> dict:
     """The selected trial's searched keys plus the study's fixed overrides (paths and verbosity
     left out): the YAML to pass with ``--config_files``."""
     from .study import PLUMBING_KEYS
 
-    fixed = {k: command_line_value(v) for k, v in settings.override_dict().items() if k not in PLUMBING_KEYS}
+    from ..quick_start import run_config
+
+    overrides = run_config(settings.model, settings.loss, settings.dataset, None, None, settings.overrides)
+    fixed = {k: v for k, v in overrides.cmd_config_dict.items() if k not in PLUMBING_KEYS}
     return {**fixed, **best.user_attrs.get("config", best.params)}
 
 

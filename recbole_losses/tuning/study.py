@@ -81,15 +81,6 @@ class TuneSettings:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
 
-    def override_dict(self) -> dict[str, str]:
-        parsed = {}
-        for arg in self.overrides:
-            if not arg.startswith("--") or "=" not in arg:
-                raise ValueError(f"config override {arg!r} is not of the form --key=value")
-            key, value = arg[2:].split("=", 1)
-            parsed[key] = value
-        return parsed
-
 
 PRUNERS = ("median", "none")
 SAMPLERS = ("tpe", "random", "grid")
@@ -115,7 +106,7 @@ def check_space(params: dict[str, Param], settings: TuneSettings, source: str):
     known = set(config.final_config_dict)
     if active is not None:
         known |= set(LOSSES[active].config_keys())
-    fixed = set(settings.override_dict())
+    fixed = set(config.cmd_config_dict)  # the --key=value overrides, as the Config read them
     for name in params:
         if name in fixed:
             raise SpaceError(f"{source}: {name} is searched and also fixed by --{name}=...; drop one")
