@@ -20,7 +20,7 @@ from .tuning.runs import objective_function  # noqa: F401  (RecBole HyperTuning 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog="python -m recbole_losses.tune",
+        prog="recbole-losses-tune" if sys.argv[0].endswith("recbole-losses-tune") else "python -m recbole_losses.tune",
         description="Tune a model x loss x dataset on the validation metric (Optuna), then test the selected "
         "trial once.",
         epilog="Extra --key=value arguments are fixed config overrides for every trial (e.g. --preset=paper, "
