@@ -94,13 +94,12 @@ class CW(RankingLoss):
             return log_weighted_activation_sum(d, self.tau, self.beta, self.activation)
         if self.weighting == "inside":  # (e^{-βd} σ(d))^{1/τ} = e^{-βd/τ} φ(d), Z detached
             return log_weighted_activation_sum(d, self.tau, self.beta / self.tau, self.activation)
-        # "hcl": w = e^{+βd/τ}. The fused sum treats Z as a constant; adding log Z − log Z (zero in
-        # value) puts −∂log Z/∂d = −(β/τ)·softmax_j(βd_j/τ) back into the gradient.
+        # "hcl": w = e^{+βd/τ}, Z in the graph. The fused sum treats Z as a constant; subtracting
+        # a zero whose gradient is ∂log Z/∂d puts Z's gradient back.
         log_n_a = log_weighted_activation_sum(d, self.tau, -self.beta / self.tau, self.activation)
         if not self.beta:
             return log_n_a
-        log_z = torch.logsumexp(d * (self.beta / self.tau), dim=1)
-        return log_n_a - (log_z - log_z.detach())
+        return log_n_a - _LogNormaliserGradient.apply(d, self.beta / self.tau)
 
     def log_c(self, d_pos: torch.Tensor) -> torch.Tensor:
         """[B] log C = log mean_k φ(d_k) for sampled positives' d [B, M]."""
@@ -160,3 +159,22 @@ class CW(RankingLoss):
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
     """log(1 − e^x) for x <= 0 (−inf at 0), accurate at both ends (Mächler's switch at −log 2)."""
     return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+class _LogNormaliserGradient(torch.autograd.Function):
+    """Zero in value, with the gradient of log Z = log mean_j exp(c·d_j) with respect to d [B, N]:
+    c·softmax_j(c·d_j). One fused softmax saved; about half the time of autograd through
+    ``logsumexp(c·d) − logsumexp(c·d).detach()``."""
+
+    @staticmethod
+    def forward(ctx, d, c):
+        q = torch.softmax(d * c, dim=1)
+        ctx.save_for_backward(q)
+        ctx.c = c
+        return d.new_zeros(d.shape[0])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        (q,) = ctx.saved_tensors
+        return q * (grad_out.unsqueeze(1) * ctx.c), None
