@@ -18,13 +18,14 @@ ACTIVATIONS = ["relu", "tanh", "atan", "exp"]
 TINY64 = torch.finfo(torch.float64).tiny
 
 
+# σ of docs/losses.md and its inverse (on σ's range above 0), in plain float64 math.
+SIGMA = {"relu": lambda d: max(d + 1.0, 0.0), "tanh": lambda d: math.tanh(d) + 1.0,
+         "atan": lambda d: math.atan(d) + 1.0, "exp": math.exp}
+INVERSE_SIGMA = {"tanh": lambda s: math.atanh(s - 1.0), "atan": lambda s: math.tan(s - 1.0), "exp": math.log}
+
+
 def sigma(d, activation):
-    return {
-        "relu": max(d + 1.0, 0.0),
-        "tanh": math.tanh(d) + 1.0,
-        "atan": math.atan(d) + 1.0,
-        "exp": math.exp(d),
-    }[activation]
+    return SIGMA[activation](d)
 
 
 def weight(d, beta, tau, weighting):
@@ -67,6 +68,14 @@ def scores(seed=0, b=6, n=9, m=3, dtype=torch.float64):
     neg = torch.rand(b, n, generator=g, dtype=dtype) - 0.5
     spos = torch.rand(b, m, generator=g, dtype=dtype) - 0.5
     return pos, neg, spos
+
+
+def value_and_gradients(pos, neg, spos, **params):
+    """The CW loss with ``params`` and its gradients with respect to the three score tensors."""
+    p, n, s = (t.clone().requires_grad_() for t in (pos, neg, spos))
+    out = build_loss("CW", **params)(p, n, sampled_pos_score=s)
+    out.backward()
+    return out, p.grad, n.grad, s.grad
 
 
 def with_binding_row(pos, neg, spos):
@@ -146,14 +155,11 @@ def test_inside_is_spec_with_beta_over_tau(activation, floor_mode):
     """(e^{−βd} σ(d))^{1/τ} = e^{−(β/τ)d} σ(d)^{1/τ}: the same loss and gradient as spec at β/τ."""
     pos, neg, spos = scores(5)
     tau, beta = 0.2, 0.8
-    outs = []
-    for weighting, b in [("inside", beta), ("spec", beta / tau)]:
-        p, n, s = (t.clone().requires_grad_() for t in (pos, neg, spos))
-        out = build_loss("CW", tau=tau, beta=b, tau_plus=0.1, activation=activation,
-                         floor_mode=floor_mode, weighting=weighting)(p, n, sampled_pos_score=s)
-        out.backward()
-        outs.append((out, p.grad, n.grad, s.grad))
-    for x, y in zip(*outs):
+    inside = value_and_gradients(pos, neg, spos, tau=tau, beta=beta, tau_plus=0.1, activation=activation,
+                                 floor_mode=floor_mode, weighting="inside")
+    spec = value_and_gradients(pos, neg, spos, tau=tau, beta=beta / tau, tau_plus=0.1, activation=activation,
+                               floor_mode=floor_mode, weighting="spec")
+    for x, y in zip(inside, spec):
         torch.testing.assert_close(x, y)
 
 
@@ -173,14 +179,12 @@ def test_without_weight_and_correction_every_reading_is_psl(activation, weightin
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_floor_modes_agree_where_no_floor_binds(activation, weighting):
     pos, neg, spos = scores(7)
-    results = []
-    for floor_mode in FLOOR_MODES:
-        p, n, s = (t.clone().requires_grad_() for t in (pos, neg, spos))
-        out = build_loss("CW", tau=0.2, tau_plus=0.05, activation=activation, floor_mode=floor_mode,
-                         weighting=weighting)(p, n, sampled_pos_score=s)
-        out.backward()
-        results.append((out, p.grad, n.grad, s.grad))
-    for x, y in zip(*results):
+    relative, absolute = (
+        value_and_gradients(pos, neg, spos, tau=0.2, tau_plus=0.05, activation=activation, floor_mode=floor_mode,
+                            weighting=weighting)
+        for floor_mode in FLOOR_MODES
+    )
+    for x, y in zip(relative, absolute):
         torch.testing.assert_close(x, y)
 
 
@@ -372,9 +376,6 @@ def test_an_invalid_reading_in_the_config_names_the_key(workdir):
         "invalid loss hyperparameter (cw_* config keys): CW: weighting must be one of "
         "['spec', 'hcl', 'inside'], got 'hard'"
     )
-
-
-INVERSE_SIGMA = {"tanh": lambda s: math.atanh(s - 1.0), "atan": lambda s: math.tan(s - 1.0), "exp": math.log}
 
 
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
