@@ -402,3 +402,19 @@ def test_absolute_floor_binds_also_where_the_corrected_term_is_small_but_positiv
     for b in range(2):
         want = naive_row(0.0, neg[b].tolist(), spos[b].tolist(), tau, 0.8, tau_plus, activation, weighting, "absolute")
         assert rows[b].item() == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("floor_mode", FLOOR_MODES)
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_floor_binds_names_the_floored_rows(weighting, floor_mode):
+    pos, neg, spos = with_binding_row(*scores(12))
+    spos[1:] -= 0.5
+    loss = build_loss("CW", tau=0.2, tau_plus=0.5, floor_mode=floor_mode, weighting=weighting)
+    binds = loss.floor_binds(pos, neg, sampled_pos_score=spos)
+    assert binds.tolist() == [True] + [False] * (pos.shape[0] - 1)
+    # Where it binds, the sampled positives get no gradient (relative: L_W; absolute: nothing).
+    _, _, _, spos_grad = value_and_gradients(pos, neg, spos, tau=0.2, tau_plus=0.5, floor_mode=floor_mode,
+                                             weighting=weighting)
+    assert ((spos_grad == 0).all(dim=1) == binds).all()
+    no_correction = build_loss("CW", tau_plus=0.0, floor_mode=floor_mode, weighting=weighting)
+    assert not no_correction.floor_binds(pos, neg, sampled_pos_score=spos).any()

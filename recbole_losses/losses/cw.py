@@ -114,36 +114,58 @@ class CW(RankingLoss):
     def row_loss(self, pos_score, neg_score, *, sampled_pos_score=None, neg_item=None, **context):
         d = neg_score - pos_score.unsqueeze(1)  # [B, N]
         loss = self.log_n_a(d)  # [B]
-        log_a = loss - math.log(neg_score.shape[1])
-        tau_plus = self._row_tau_plus(neg_item, d)
-        if isinstance(tau_plus, float) and tau_plus == 0.0:
+        terms = self._correction_terms(loss, d, pos_score, sampled_pos_score, neg_item)
+        if terms is None:
             return loss
-        if sampled_pos_score is None:
-            raise ValueError("CW: tau_plus > 0 needs sampled_pos_score [B, M] (set pos_num >= 1)")
-        d_pos = sampled_pos_score - pos_score.unsqueeze(1)  # [B, M]
-        log_c = self.log_c(d_pos)  # [B]
-        # log(A - τ⁺C) = log A + log(1 - r), r = τ⁺C/A.
-        log_r = torch.log(torch.as_tensor(tau_plus, dtype=d.dtype, device=d.device)) + log_c - log_a
-        one_minus_tp = 1.0 - torch.as_tensor(tau_plus, dtype=d.dtype, device=d.device)
+        log_a, log_r, log_one_minus_tp = terms
         if self.floor_mode == "absolute":
-            return math.log(neg_score.shape[1]) + self._log_g_absolute_floor(log_a, log_r, torch.log(one_minus_tp))
+            binds = self._absolute_floor_binds(log_a, log_r, log_one_minus_tp)
+            return math.log(neg_score.shape[1]) + self._log_g_absolute_floor(log_a, log_r, log_one_minus_tp, binds)
         # Relative floor: r clamped to <= 1 - floor.
         log_r = torch.clamp(log_r, max=math.log1p(-self.floor))
-        return loss + torch.log1p(-torch.exp(log_r)) - torch.log(one_minus_tp)
+        return loss + torch.log1p(-torch.exp(log_r)) - log_one_minus_tp
 
-    def _log_g_absolute_floor(self, log_a, log_r, log_one_minus_tp):
+    @torch.no_grad()
+    def floor_binds(self, pos_score, neg_score, *, sampled_pos_score=None, neg_item=None) -> torch.Tensor:
+        """[B] bool: the rows where the floor of ``floor_mode`` binds (relative: the row trains as
+        L_W; absolute: it has no gradient). All False when τ⁺ = 0. A diagnostic: its mean is the
+        share of rows on which the correction is cut off."""
+        d = neg_score - pos_score.unsqueeze(1)
+        terms = self._correction_terms(self.log_n_a(d), d, pos_score, sampled_pos_score, neg_item)
+        if terms is None:
+            return torch.zeros_like(pos_score, dtype=torch.bool)
+        log_a, log_r, log_one_minus_tp = terms
+        if self.floor_mode == "absolute":
+            return self._absolute_floor_binds(log_a, log_r, log_one_minus_tp)
+        return log_r >= math.log1p(-self.floor)
+
+    def _correction_terms(self, log_n_a, d, pos_score, sampled_pos_score, neg_item):
+        """(log A, log r, log(1 − τ⁺)) with r = τ⁺C/A, so that log(A − τ⁺C) = log A + log(1 − r);
+        None when τ⁺ = 0 (no correction)."""
+        tau_plus = self._row_tau_plus(neg_item, d)
+        if isinstance(tau_plus, float) and tau_plus == 0.0:
+            return None
+        if sampled_pos_score is None:
+            raise ValueError("CW: tau_plus > 0 needs sampled_pos_score [B, M] (set pos_num >= 1)")
+        log_a = log_n_a - math.log(d.shape[1])
+        log_c = self.log_c(sampled_pos_score - pos_score.unsqueeze(1))  # [B] from d_k [B, M]
+        tau_plus = torch.as_tensor(tau_plus, dtype=d.dtype, device=d.device)
+        return log_a, torch.log(tau_plus) + log_c - log_a, torch.log(1.0 - tau_plus)
+
+    def _absolute_floor_binds(self, log_a, log_r, log_one_minus_tp):
+        """[B] bool: G <= φ(−1), i.e. 1 − r <= s := φ(−1)(1 − τ⁺)/A, i.e. log r >= log(1 − s)."""
+        with torch.no_grad():
+            log_s = (self.log_phi_min(log_a.dtype) + log_one_minus_tp - log_a).clamp(max=0.0)
+            return log_r >= _log1mexp(log_s)
+
+    def _log_g_absolute_floor(self, log_a, log_r, log_one_minus_tp, binds):
         """[B] log max(G, φ(−1)) with G = A(1 − r)/(1 − τ⁺); rows where the floor binds (including
         r >= 1, where G <= 0) get the constant, hence no gradient."""
-        log_g_min = self.log_phi_min(log_a.dtype)
-        with torch.no_grad():
-            # G <= G_min  <=>  1 - r <= s := G_min (1 - τ⁺) / A  <=>  log r >= log(1 - s) (s < 1).
-            log_s = (log_g_min + log_one_minus_tp - log_a).clamp(max=0.0)
-            binds = log_r >= _log1mexp(log_s)
         # Where the floor binds, evaluate the unused branch at a harmless r = 1/2, so that neither
         # its value nor its (discarded) gradient is infinite.
         safe_log_r = torch.where(binds, torch.full_like(log_r, -math.log(2.0)), log_r)
         log_g = log_a + _log1mexp(safe_log_r) - log_one_minus_tp
-        return torch.where(binds, torch.full_like(log_g, log_g_min), log_g)
+        return torch.where(binds, torch.full_like(log_g, self.log_phi_min(log_a.dtype)), log_g)
 
     def _row_tau_plus(self, neg_item, d):
         if self.tau_plus != "pop":
