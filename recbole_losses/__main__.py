@@ -10,7 +10,7 @@ import importlib
 import inspect
 import sys
 
-SUBCOMMANDS = {"prepare": "recbole_losses.cli:prepare_main", "tune": "recbole_losses.tune:main"}
+SUBCOMMANDS = {"prepare": "recbole_losses.cli:prepare_main", "tune": "recbole_losses.cli:tune_main"}
 
 
 def main(argv=None) -> int:

@@ -156,5 +156,14 @@ def prepare_main(argv=None, prog: str = "recbole-losses-prepare") -> int:
         return prepare(argv, prog=prog)
 
 
+def tune_main(argv=None, prog: str = "recbole-losses-tune") -> int:
+    """``recbole-losses-tune``: :func:`recbole_losses.tune.main` (RecBole's known warnings, which
+    would repeat for every trial, filtered)."""
+    from .tune import main as tune
+
+    with known_warnings_filtered():
+        return tune(argv, prog=prog)
+
+
 if __name__ == "__main__":
     sys.exit(main(prog="python -m recbole_losses.cli"))

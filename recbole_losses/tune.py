@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 from .tuning.runs import objective_function  # noqa: F401  (RecBole HyperTuning users import it from here)
 
 
-def parse_args(argv):
+def parse_args(argv, prog: str = "python -m recbole_losses.tune"):
     parser = argparse.ArgumentParser(
-        prog="recbole-losses-tune" if sys.argv[0].endswith("recbole-losses-tune") else "python -m recbole_losses.tune",
+        prog=prog,
         description="Tune a model x loss x dataset on the validation metric (Optuna), then test the selected "
         "trial once.",
         epilog="Extra --key=value arguments are fixed config overrides for every trial (e.g. --preset=paper, "
@@ -51,15 +50,13 @@ def parse_args(argv):
     return parser.parse_known_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "python -m recbole_losses.tune") -> int:
     from optuna.trial import TrialState
 
     from .tuning.space import SpaceError
     from .tuning.study import TuneSettings, run_study
 
-    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    # RecBole 1.2.1's deprecation and pandas copy-on-write warnings repeat for every trial.
-    warnings.filterwarnings("ignore", module=r"recbole\.")
+    args, overrides = parse_args(sys.argv[1:] if argv is None else argv, prog)
     try:
         settings = TuneSettings(
             model=args.model, loss=args.loss, dataset=args.dataset, n_trials=args.n_trials,
@@ -91,4 +88,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import tune_main
+
+    sys.exit(tune_main(prog="python -m recbole_losses.tune"))
