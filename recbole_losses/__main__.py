@@ -6,29 +6,18 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import sys
 
-SUBCOMMANDS = {"prepare": "recbole_losses.cli:prepare_main", "tune": "recbole_losses.cli:tune_main"}
+from .cli import main as train
+from .cli import prepare_main, tune_main
+
+SUBCOMMANDS = {"prepare": prepare_main, "tune": tune_main}
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        module, function = SUBCOMMANDS[argv[0]].split(":")
-        try:
-            entry = getattr(importlib.import_module(module), function)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            print(f"error: 'python -m recbole_losses {argv[0]}' needs {module}, which this installation lacks",
-                  file=sys.stderr)
-            return 2
-        takes_prog = "prog" in inspect.signature(entry).parameters
-        return entry(argv[1:], **({"prog": f"python -m recbole_losses {argv[0]}"} if takes_prog else {}))
-    from .cli import main as train
-
+        return SUBCOMMANDS[argv[0]](argv[1:], prog=f"python -m recbole_losses {argv[0]}")
     return train(argv, prog="python -m recbole_losses")
 
 

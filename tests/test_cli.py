@@ -156,7 +156,7 @@ def test_module_subcommands_dispatch_to_their_entry_points(monkeypatch):
 
     seen = []
     fake = types.ModuleType("recbole_losses.tune")
-    fake.main = lambda argv=None: seen.append(argv) or 0  # the tuner's contract: main(argv=None) -> int
+    fake.main = lambda argv=None, prog=None: seen.append((argv, prog)) or 0  # main(argv, prog) -> int
     monkeypatch.setitem(sys.modules, "recbole_losses.tune", fake)
     assert module_main(["tune", "--study=x"]) == 0
-    assert seen == [["--study=x"]]
+    assert seen == [(["--study=x"], "python -m recbole_losses tune")]
