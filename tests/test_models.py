@@ -9,7 +9,7 @@ from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 
 from recbole_losses import Config
 from recbole_losses.data.dataloader import data_preparation
-from recbole_losses.losses._functional import candidate_scores
+from recbole_losses.scoring import candidate_scores
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 import recbole_losses
 from recbole_losses import Config
 from recbole_losses.data.dataloader import data_preparation
-from recbole_losses.losses._functional import infonce
+from recbole_losses.functional import infonce
 from recbole_losses.models import BACKBONES, COMPOSED, resolve_model
 from recbole_losses.models.xsimgcl import XSimGCL
 

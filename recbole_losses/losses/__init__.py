@@ -1,7 +1,8 @@
 """The loss library: score tensors in, a scalar out; nothing here knows RecBole."""
 
 from .advinfonce import AdvInfoNCE
-from .base import SCORE_FUNCTIONS, RankingLoss
+from ..scoring import SCORE_FUNCTIONS
+from .base import RankingLoss
 from .bpr import BPR
 from .bsl import BSL
 from .ccl import CCL

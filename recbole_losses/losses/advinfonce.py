@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..scoring import candidate_scores
 from ._checks import check_nonnegative, check_positive
-from ._functional import candidate_scores
 from .base import RankingLoss
 from .registry import register_loss
 

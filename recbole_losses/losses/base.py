@@ -9,7 +9,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-SCORE_FUNCTIONS = ("dot", "cos", "half_cos")
 
 
 class RankingLoss(nn.Module):

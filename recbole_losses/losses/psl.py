@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ..functional import ACTIVATIONS, log_weighted_activation_sum
 from ._checks import check_choice, check_positive
-from ._functional import ACTIVATIONS, log_weighted_activation_sum
 from .base import RankingLoss
 from .registry import register_loss
 

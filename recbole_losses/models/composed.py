@@ -11,24 +11,15 @@ batch users and positives when ``reg_weight`` > 0, and by any extra terms the ba
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.loss import EmbLoss
 from recbole.utils import InputType
 
 from ..losses import get_loss_class
-from ..losses._functional import candidate_scores
+from ..scoring import candidate_scores, transform_embeddings
 from .backbones import BACKBONES, Backbone
 
 SAMPLED_POS_ITEM_ID = "sampled_pos_item_id"
-
-
-def transform_embeddings(user_e: torch.Tensor, item_e: torch.Tensor, score: str):
-    """Map embeddings so that the score is a plain dot product: dot, cos or half_cos."""
-    if score == "dot":
-        return user_e, item_e
-    user_e, item_e = F.normalize(user_e, dim=-1), F.normalize(item_e, dim=-1)
-    return (0.5 * user_e if score == "half_cos" else user_e), item_e
 
 
 class LossRecommender(GeneralRecommender):

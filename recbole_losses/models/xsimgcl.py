@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..losses._functional import infonce
+from ..functional import infonce
 from .graph import LightGCN
 
 __all__ = ["XSimGCL"]
