@@ -34,8 +34,8 @@ class BSL(RankingLoss):
 
     Note: in the anchor form BSL is SL(τ2) scaled by τ2/τ1; under Adam a constant loss scale
     barely changes training, so τ2 is what matters. Default score: cosine (full-cosine τ scale,
-    as the SL@K paper). Args: tau1 > 0 (0.1), tau2 > 0 (0.1), positives in anchor, sampled
-    (anchor).
+    as the SL@K paper). Args (defaults: the signature): tau1 > 0, tau2 > 0,
+    positives in anchor, sampled.
     """
 
     name = "BSL"

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..functional import infonce
+from ..losses import check_int, check_nonnegative, check_positive
 from .graph import LightGCN
 
 __all__ = ["XSimGCL"]
@@ -50,21 +51,11 @@ class XSimGCL(LightGCN):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.eps = _number(config, "eps", minimum=0.0)
-        self.cl_weight = _number(config, "lambda", minimum=0.0)
-        self.cl_temperature = _number(config, "temperature", minimum=0.0, strict=True)
-        self.layer_cl = config["layer_cl"]
-        if isinstance(self.n_layers, bool) or not isinstance(self.n_layers, int) or self.n_layers < 1:
-            raise ValueError(f"XSimGCL: n_layers must be an integer >= 1, got {self.n_layers!r}")
-        if (
-            isinstance(self.layer_cl, bool)
-            or not isinstance(self.layer_cl, int)
-            or not 0 <= self.layer_cl <= self.n_layers
-        ):
-            raise ValueError(
-                f"XSimGCL: layer_cl must be an integer in [0, n_layers = {self.n_layers}], "
-                f"got {self.layer_cl!r}"
-            )
+        self.eps = check_nonnegative("XSimGCL", "eps", config["eps"])
+        self.cl_weight = check_nonnegative("XSimGCL", "lambda", config["lambda"])
+        self.cl_temperature = check_positive("XSimGCL", "temperature", config["temperature"])
+        check_int("XSimGCL", "n_layers", self.n_layers, 1)
+        self.layer_cl = check_int("XSimGCL", "layer_cl", config["layer_cl"], 0, self.n_layers, maximum_name="n_layers")
         self.reg_weight = float(self.reg_weight or 0.0)
 
     def perturb(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -136,11 +127,3 @@ class XSimGCL(LightGCN):
         user = interaction[self.USER_ID]
         return (self.restore_user_e[user] @ self.restore_item_e.T).view(-1)
 
-
-def _number(config, key: str, minimum: float, strict: bool = False) -> float:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"XSimGCL: {key} must be a number, got {value!r}")
-    if value < minimum or (strict and value == minimum):
-        raise ValueError(f"XSimGCL: {key} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
-    return float(value)
