@@ -23,7 +23,7 @@ import warnings
 import torch
 
 from recbole_losses.scoring import candidate_scores
-from recbole_losses.models.composed import SAMPLED_POS_ITEM_ID
+from recbole_losses.data.dataloader import SAMPLED_POS_ITEM_ID
 from recbole_losses.quick_start import load_data_and_model
 
 

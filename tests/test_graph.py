@@ -16,8 +16,8 @@ from recbole_losses import Config
 from recbole_losses.data.dataloader import data_preparation
 from recbole_losses.models import BACKBONES, COMPOSED
 from recbole_losses.models.graph import (
-    NGCF,
-    LightGCN,
+    FastLightGCN,
+    FastNGCF,
     normalized_adjacency,
     normalized_adjacency_scipy,
     symmetric_spmm,
@@ -107,12 +107,12 @@ def test_symmetric_spmm_gradient_matches_autograd(layout, device):
 
 
 def test_backbones_use_the_vectorised_builder():
-    assert BACKBONES["LightGCN"].recbole_class is LightGCN
-    assert BACKBONES["NGCF"].recbole_class is NGCF
-    assert issubclass(LightGCN, RecBoleLightGCN) and issubclass(NGCF, RecBoleNGCF)
+    assert BACKBONES["LightGCN"].recbole_class is FastLightGCN
+    assert BACKBONES["NGCF"].recbole_class is FastNGCF
+    assert issubclass(FastLightGCN, RecBoleLightGCN) and issubclass(FastNGCF, RecBoleNGCF)
     # NGCF replaces only the adjacency builder; LightGCN its propagation too (checked below).
-    assert set(vars(LightGCN)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat", "layers", "forward"}
-    assert set(vars(NGCF)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat"}
+    assert set(vars(FastLightGCN)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat", "layers", "forward"}
+    assert set(vars(FastNGCF)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat"}
 
 
 def test_lightgcn_propagation_equals_recboles_values_and_gradients(ml100k_train):

@@ -109,7 +109,7 @@ def test_eval_is_clean_and_cached(dataset):
     model.eval()
     with torch.no_grad():
         eval_a, eval_b = model.forward(), model.forward()
-        views = model.training_views()
+        views = model.contrastive_views()
         scores = model.full_sort_predict(interaction).view(len(interaction), -1)
         cached = model.restore_user_e
         again = model.full_sort_predict(interaction)
@@ -139,7 +139,7 @@ def test_eps0_lambda0_is_lightgcn_mean_of_layers_1_to_L(dataset):
     user, pos, neg = interaction["user_id"], interaction["item_id"], interaction["neg_item_id"]
 
     model.train()
-    user_all, item_all, (cl,) = model.train_embed(user, pos)
+    user_all, item_all, (cl,) = model.training_embeddings(user, pos)
     torch.testing.assert_close(user_all.double(), user_ref, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(item_all.double(), item_ref, rtol=1e-5, atol=1e-7)
     assert cl.item() == 0.0
@@ -160,7 +160,7 @@ def test_eps0_lambda0_is_lightgcn_mean_of_layers_1_to_L(dataset):
     interaction["neg_item_id"] = neg[:, None]
     loss, extra = composed.calculate_loss(interaction)
     assert extra.item() == 0.0
-    composed_user, composed_item = BACKBONES["XSimGCL"].embed(composed.net)
+    composed_user, composed_item = BACKBONES["XSimGCL"].embeddings(composed.net)
     torch.testing.assert_close(composed_user.double(), user_ref, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(composed_item.double(), item_ref, rtol=1e-5, atol=1e-7)
 
@@ -203,28 +203,28 @@ def test_contrastive_term_matches_naive_loop_over_unique_batch_ids(dataset):
     user, pos = interaction["user_id"], interaction["item_id"]
     assert len(torch.unique(user)) < len(user) and len(torch.unique(pos)) < len(pos)
     torch.manual_seed(11)
-    user_all, item_all, user_cl, item_cl = model.training_views()
+    user_all, item_all, user_cl, item_cl = model.contrastive_views()
     got = model.contrastive_loss(user, pos, user_all, item_all, user_cl, item_cl)
     users, items = sorted(set(user.tolist())), sorted(set(pos.tolist()))
     expected = naive_infonce(user_all[users].double(), user_cl[users].double(), 0.2) + naive_infonce(
         item_all[items].double(), item_cl[items].double(), 0.2
     )
     assert math.isclose(got.item(), expected, rel_tol=1e-5)
-    # train_embed returns the same term times lambda (same noise under the same seed)...
+    # training_embeddings returns the same term times lambda (same noise under the same seed)...
     torch.manual_seed(11)
-    _, _, (weighted,) = model.train_embed(user, pos)
+    _, _, (weighted,) = model.training_embeddings(user, pos)
     assert math.isclose(weighted.item(), 0.3 * expected, rel_tol=1e-5)
     # ... and the view is layer l* = 1: one propagation of the (noise-free) tables, plus noise.
     model.eval()
     with torch.no_grad():
         layers = model.propagate(perturbed=False)
-        _, _, user_cl, item_cl = model.training_views()
+        _, _, user_cl, item_cl = model.contrastive_views()
     assert torch.equal(torch.cat([user_cl, item_cl]), layers[1])
 
 
 def test_layer_cl_zero_is_the_embedding_table(dataset):
     model = make(dataset, layer_cl=0).train()
-    _, _, user_cl, item_cl = model.training_views()
+    _, _, user_cl, item_cl = model.contrastive_views()
     assert torch.equal(user_cl, model.user_embedding.weight)
     assert torch.equal(item_cl, model.item_embedding.weight)
 

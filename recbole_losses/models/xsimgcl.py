@@ -17,12 +17,12 @@ import torch.nn.functional as F
 
 from ..functional import infonce
 from ..losses import check_int, check_nonnegative, check_positive
-from .graph import LightGCN
+from .graph import FastLightGCN
 
 __all__ = ["XSimGCL"]
 
 
-class XSimGCL(LightGCN):
+class XSimGCL(FastLightGCN):
     r"""XSimGCL as a RecBole ``GeneralRecommender`` (PAIRWISE, BPR when used on its own).
 
     With :math:`E^{(0)}` the embedding tables and :math:`\hat A` the symmetric-normalised graph,
@@ -76,7 +76,7 @@ class XSimGCL(LightGCN):
         layers = self.propagate(self.training if perturbed is None else perturbed)
         return torch.split(self._final(layers), [self.n_users, self.n_items])
 
-    def training_views(self):
+    def contrastive_views(self):
         """(user, item) final embeddings and (user, item) layer-l* embeddings of one propagation,
         perturbed when the module is in training mode."""
         layers = self.propagate(self.training)
@@ -92,9 +92,9 @@ class XSimGCL(LightGCN):
             item_all[items], item_cl[items], self.cl_temperature
         )
 
-    def train_embed(self, user, pos_item):
+    def training_embeddings(self, user, pos_item):
         """(user_all, item_all, (λ · InfoNCE,)): what a composed loss trains on."""
-        user_all, item_all, user_cl, item_cl = self.training_views()
+        user_all, item_all, user_cl, item_cl = self.contrastive_views()
         cl = self.cl_weight * self.contrastive_loss(user, pos_item, user_all, item_all, user_cl, item_cl)
         return user_all, item_all, (cl,)
 
@@ -103,7 +103,7 @@ class XSimGCL(LightGCN):
         user = interaction[self.USER_ID]
         pos_item = interaction[self.ITEM_ID]
         neg_item = interaction[self.NEG_ITEM_ID]
-        user_all, item_all, (cl,) = self.train_embed(user, pos_item)
+        user_all, item_all, (cl,) = self.training_embeddings(user, pos_item)
         user_e = user_all[user]  # [B, d]
         pos_score = (user_e * item_all[pos_item]).sum(dim=1)  # [B]
         neg_score = (user_e * item_all[neg_item]).sum(dim=1)  # [B]
