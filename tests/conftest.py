@@ -27,6 +27,24 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+# Settings under which each stateful loss's training-time state moves within a few toy epochs.
+STATE = {
+    "SL@K": {"slatk_t_beta": 1, "slatk_k": 5},
+    "DrRL": {"drrl_margin_lr": 0.01},
+    "LLPAUC": {},
+    "AdvInfoNCE": {"advinfonce_adv_interval": 2, "advinfonce_adv_lr": 0.01},
+}
+
+
+@pytest.fixture
+def toy(workdir):
+    """``data_path`` of the synthetic ``toy`` dataset (recbole_losses.data.toy), written into the
+    test's working directory."""
+    from recbole_losses.data.toy import write_toy_dataset
+
+    return write_toy_dataset(workdir)
+
+
 @pytest.fixture(scope="session")
 def popularity_ndcg10(tmp_path_factory):
     """Test NDCG@10 of the most-popular ranking on ml-100k (RecBole's ``Pop``, same seed, split

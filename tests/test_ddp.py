@@ -21,7 +21,8 @@ from recbole.data.interaction import Interaction
 
 from recbole_losses.data.dataloader import SAMPLED_POS_ITEM_ID
 from recbole_losses.quick_start import build_run
-from test_training_state import STATE, write_toy_dataset
+from recbole_losses.data.toy import write_toy_dataset
+from conftest import STATE
 
 LOSSES = ["SL", "SL@K", "DrRL", "LLPAUC", "AdvInfoNCE"]
 EPOCHS = 8

@@ -43,7 +43,7 @@ class AdvInfoNCE(RankingLoss):
     start of epochs with (e + 3) mod interval = 0 and at most ``eta_epochs`` such passes; the
     published tables used the schedule above. Before :meth:`setup`, or without ``user`` and
     ``neg_item``, p is uniform. Default score: cosine (full-cosine τ scale).
-    Args (defaults: the signature): tau > 0; neg_weight k > 0; adv_lr >= 0; adv_interval >= 1;
+    Args (defaults in the signature): tau > 0; neg_weight k > 0; adv_lr >= 0; adv_interval >= 1;
     adv_dim >= 1.
     """
 

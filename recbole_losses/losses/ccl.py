@@ -25,7 +25,7 @@ class CCL(RankingLoss):
 
     Note: only negatives scoring above the margin m contribute. It is DrRL's γ → ∞ limit (with
     DrRL's margin fixed at m and c = w, up to the additive constant m + ε). Default score: cosine,
-    so the positive hinge is 1 − r_ui. Args (defaults: the signature, the DrRL
+    so the positive hinge is 1 − r_ui. Args (defaults in the signature, the DrRL
     code's values; SimpleX/RecBole use m = 0.5, w = 10): margin m in [−1, 1]; neg_weight w > 0.
     """
 

@@ -38,7 +38,7 @@ class DrRL(RankingLoss):
     both). The power mean is computed as exp(log_mean_exp(γ*·log x)/γ*), stable for any γ*;
     entries x = 0 (ε = 0, below the margin) get zero gradient. Before :meth:`setup`, or without
     ``user``, β = ``margin_init`` for every row. Default score: cosine.
-    Args (defaults: the signature, the authors' code's values): gamma > 1 (the code's ω);
+    Args (defaults in the signature, the authors' code's values): gamma > 1 (the code's ω);
     c > 0 (the code's neg_coefficient); eps >= 0; margin_init, any number; margin_lr >= 0
     (0 keeps the margins fixed).
     """

@@ -46,12 +46,12 @@ class LLPAUC(RankingLoss):
     γ ∈ [max(−a, b − 1), 1]; θ is not clipped. Initial a = 1, b = 0, γ = 0, s⁺ = s⁻ = θ_a =
     θ_b = 0.5.
 
-    Note: ``ascent=False`` (default, IR-Benchmark) descends on every variable, s⁺ and γ included
+    Note: ``ascent=False`` (IR-Benchmark) descends on every variable, s⁺ and γ included
     (the reference notes ascent was "a disaster"); ``ascent=True`` takes gradient ascent steps
     on s⁺ and γ (the paper's SGDA and the authors' code). The mean over rows equals the
     reference's batch loss (means over B and over B·N). Default score: cosine (IR-Benchmark
     normalises; the authors' code uses the dot product).
-    Args (defaults: the signature): alpha in (0, 1]; beta in (0, 1]; kappa > 0; lr > 0 or None;
+    Args (defaults in the signature): alpha in (0, 1]; beta in (0, 1]; kappa > 0; lr > 0 or None;
     ascent, a bool.
     """
 

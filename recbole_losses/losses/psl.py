@@ -22,7 +22,7 @@ class PSL(RankingLoss):
 
     computed as ``logsumexp_j(log σ(d_uij) / τ)``. σ: relu(d+1), tanh(d)+1, atan(d)+1 or exp(d)
     (exp gives SL). Default score: half cosine, so d ∈ [−1, 1].
-    Args (defaults: the signature): tau > 0; activation in relu, tanh, atan, exp (the default,
+    Args (defaults in the signature): tau > 0; activation in relu, tanh, atan, exp (the default,
     relu, is the PSL variant reported in the SL@K and CW tables).
     """
 

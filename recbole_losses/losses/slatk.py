@@ -33,7 +33,7 @@ class SLatK(RankingLoss):
     the composed model's scorer (:meth:`attach`), the refresh uses the scores the loss saw in
     the batch (the row's positive, sampled positives and negatives). Before :meth:`setup`, or
     without ``user``, β = ``beta_init`` for every row. Default score: cosine.
-    Args (defaults: the signature): tau > 0, tau_w > 0, k >= 1, t_beta >= 1, beta_init any
+    Args (defaults in the signature): tau > 0, tau_w > 0, k >= 1, t_beta >= 1, beta_init any
     number, pos_quantile in (0, 1].
     """
 
