@@ -210,8 +210,8 @@ def test_losses_all_is_every_registered_loss_in_the_papers_order():
 
 
 @pytest.mark.parametrize("text,value", [("0.1", 0.1), ("1e-3", 0.001), ("[10, 20]", [10, 20]), ("None", None),
-                                        ("true", True), ("pop", "pop"), ("__import__('os').getcwd()",
-                                                                           "__import__('os').getcwd()")])
+                                        ("true", True), ("pop", "pop"), ("2*3", "2*3"),
+                                        ("__import__('os').getcwd()", "__import__('os').getcwd()")])
 def test_values_are_parsed_as_data_never_evaluated(text, value):
     assert compare._parse(text) == value
 
