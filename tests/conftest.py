@@ -19,6 +19,18 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def module_workdir(tmp_path_factory):
+    """A temporary working directory for a whole test module (for module-scoped fixtures that
+    build RecBole datasets: RecBole writes log/ and saved/ relative to the working directory)."""
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("module"))
+    try:
+        yield os.getcwd()
+    finally:
+        os.chdir(cwd)
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """RecBole writes log/, saved/ and log_tensorboard/ relative to the working directory."""

@@ -12,18 +12,10 @@ from recbole_losses.data.dataloader import data_preparation
 
 
 @pytest.fixture(scope="module")
-def ml100k(tmp_path_factory):
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("ml100k"))
-    try:
-        config = Config("LightGCN", "ml-100k", config_dict={"loss": "CW", "neg_num": 20})
-        dataset = create_dataset(config)
-        train, _, _ = data_preparation(config, dataset)
-        yield config, train
-    finally:
-        os.chdir(cwd)
+def ml100k(module_workdir):
+    config = Config("LightGCN", "ml-100k", config_dict={"loss": "CW", "neg_num": 20})
+    train, _, _ = data_preparation(config, create_dataset(config))
+    return config, train
 
 
 def build(model, loss, train, **extra):

@@ -1,7 +1,6 @@
 """The vectorised normalised adjacency against RecBole's dict + dok_matrix construction, and its
 use by the LightGCN / NGCF backbones."""
 
-import os
 import types
 
 import numpy as np
@@ -31,16 +30,11 @@ def recbole_adjacency(matrix, n_users, n_items) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def ml100k_train(tmp_path_factory):
+def ml100k_train(module_workdir):
     """(config, training-split dataset) of ml-100k under RecBole's default split."""
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("graph"))
-    try:
-        config = Config("LightGCN", "ml-100k", config_dict={"show_progress": False})
-        train_data, _, _ = data_preparation(config, create_dataset(config))
-        yield config, train_data._dataset
-    finally:
-        os.chdir(cwd)
+    config = Config("LightGCN", "ml-100k", config_dict={"show_progress": False})
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    return config, train_data._dataset
 
 
 def test_adjacency_equals_recbole_on_ml100k(ml100k_train):

@@ -2,7 +2,6 @@
 naive loop, and end-to-end runs on ml-100k."""
 
 import math
-import os
 import types
 
 import numpy as np
@@ -21,16 +20,11 @@ from recbole_losses.models.xsimgcl import XSimGCL
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def dataset(module_workdir):
     """The ml-100k training split (RecBole's default 8:1:1 random split)."""
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("xsimgcl"))
-    try:
-        config = Config("XSimGCL", "ml-100k", config_dict={"show_progress": False})
-        train_data, _, _ = data_preparation(config, create_dataset(config))
-        yield train_data._dataset
-    finally:
-        os.chdir(cwd)
+    config = Config("XSimGCL", "ml-100k", config_dict={"show_progress": False})
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    return train_data._dataset
 
 
 def make(dataset, loss=None, **overrides):
