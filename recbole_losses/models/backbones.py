@@ -38,10 +38,12 @@ class Backbone:
 
     def __post_init__(self):
         if self.training_embeddings is None:
-            object.__setattr__(self, "training_embeddings", self._embeddings_without_extra_terms)
+            embeddings = self.embeddings
 
-    def _embeddings_without_extra_terms(self, module, user, pos_item):
-        return (*self.embeddings(module), ())
+            def without_extra_terms(module, user, pos_item):
+                return (*embeddings(module), ())
+
+            object.__setattr__(self, "training_embeddings", without_extra_terms)
 
     @staticmethod
     def ego_embeddings(module: torch.nn.Module) -> Embeddings:
