@@ -3,10 +3,11 @@ builder of ``recbole_losses.models.graph`` against RecBole 1.2.1's dict + dok_ma
 (``LightGCN.get_norm_adj_mat``, run through the compat shim on a stand-in object that carries only
 ``interaction_matrix``, ``n_users`` and ``n_items``).
 
-    python benchmarks/adjacency.py [--repeat 3] [--data PATH/TO/proc.zip]
+    python benchmarks/adjacency.py --data /path/to/gowalla/proc.zip [--repeat 3]
 
-Reads ``train.tsv`` (``user_procid<TAB>item_procid``, 0-based ids) straight from the zip; nothing
-is copied into the repository. Prints a markdown table (best of ``--repeat`` runs), checks that
+Reads ``train.tsv`` (``user_procid<TAB>item_procid``, 0-based ids) straight from the zip (or its
+unzipped folder) with :func:`recbole_losses.prepare.read_split`; nothing is copied into the
+repository. Prints a markdown table (best of ``--repeat`` runs), checks that
 both builders give the same matrix, then times LightGCN's propagation on it (RecBole's COO
 product against our CSR ``symmetric_spmm``).
 """
@@ -14,30 +15,25 @@ product against our CSR ``symmetric_spmm``).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import types
 import warnings
-import zipfile
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 
 import recbole_losses  # noqa: F401  (applies the compat shim RecBole's builder needs on SciPy >= 1.13)
 from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 from recbole_losses.models.graph import normalized_adjacency, symmetric_spmm
-
-DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "gowalla", "proc.zip")
+from recbole_losses.prepare import read_split
 
 
 def load_train(path: str) -> tuple[sp.coo_matrix, int, int]:
-    with zipfile.ZipFile(path) as archive, archive.open("train.tsv") as handle:
-        frame = pd.read_csv(handle, sep="\t", dtype=np.int64)
-    users, items = frame["user_procid"].to_numpy(), frame["item_procid"].to_numpy()
+    train = read_split(path)["train.tsv"]
+    users, items = train[:, 0], train[:, 1]
     n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
-    ones = np.ones(len(frame), dtype=np.float32)
+    ones = np.ones(len(train), dtype=np.float32)
     return sp.coo_matrix((ones, (users, items)), shape=(n_users, n_items)), n_users, n_items
 
 
@@ -52,7 +48,7 @@ def best_time(build, repeat: int) -> tuple[float, torch.Tensor]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=DEFAULT_DATA, help="Gowalla proc.zip (IR-Benchmark release)")
+    parser.add_argument("--data", required=True, help="Gowalla proc.zip (IR-Benchmark release) or its folder")
     parser.add_argument("--repeat", type=int, default=3, help="runs per builder; the best is reported")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=r"torch\.sparse\.SparseTensor")  # RecBole's constructor

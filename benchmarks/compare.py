@@ -2,7 +2,7 @@ r"""Comparison harness: grids of backbones x losses (ours and RecBole's stock ba
 dataset, the CW ablation, sensitivity sweeps and a false-negative robustness sweep.
 
     python benchmarks/compare.py --study=grid --dataset=health [--models=MF,LightGCN]
-        [--losses=all] [--stock=BPR,LightGCN,SimpleX] [--preset=paper] [--data_path=dataset/]
+        [--losses=all] [--stock=BPR,LightGCN,SimpleX] [--preset=paper] [--data_path=DIR]
         [--out=DIR] [--set key=value ...] [--plots/--no-plots] [--reuse DIR ...] [--report-only]
     python benchmarks/compare.py --study=ablation --dataset=health          # SL, PSL, L_C, L_W, CW (LightGCN)
     python benchmarks/compare.py --study=tau_plus --dataset=health          # CW's tau+ incl. pop (Fig. 4)
@@ -18,12 +18,15 @@ never run again; ``--reuse DIR`` copies cells another study finished with the sa
 preset's own value, e.g. tau+ = 0.1 or noise 0, carries no override and is the grid's cell). After
 every cell ``results.md`` (our numbers, the paper's, the relative difference, and each command) is
 rewritten; PNG charts (matplotlib, the ``bench`` extra) at the end.
-Runs execute inside ``<out>`` (RecBole writes ``log/`` and ``saved/`` into the working directory).
+Runs execute inside ``<out>`` (RecBole writes ``log/`` and ``saved/`` into the working directory);
+relative paths given on the command line (``--out``, ``--data_path``, ``--set data_path=...``) and
+RecBole's default ``data_path`` (``dataset/``) are resolved from the caller's working directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import hashlib
 import json
@@ -33,7 +36,6 @@ import time
 import warnings
 from pathlib import Path
 
-ALL_LOSSES = ["BPR", "LLPAUC", "SL", "AdvInfoNCE", "BSL", "PSL", "SL@K", "CW", "CCL", "DrRL"]
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 SWEEPS = {  # study -> (CW key, values); the CW paper's Fig. 4-6 on LightGCN
     "tau_plus": ("cw_tau_plus", ["0.0", "0.02", "0.05", "0.08", "0.1", "0.12", "0.15", "pop"]),
@@ -41,6 +43,7 @@ SWEEPS = {  # study -> (CW key, values); the CW paper's Fig. 4-6 on LightGCN
     "beta": ("cw_beta", ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2"]),
     "noise": ("neg_noise_ratio", ["0.0", "0.1", "0.2", "0.3", "0.4", "0.5"]),
 }
+SWEEP_LOSSES = {"noise": ["SL", "PSL", "BSL", "CCL", "DrRL", "CW"]}  # default --losses of a sweep (else CW)
 STUDIES = ["grid", "ablation", *SWEEPS]
 FIELDS = ["cell_id", "study", "dataset", "model", "loss", "label", "param", "value", "preset", "overrides",
           *METRICS, "best_valid_ndcg@20", "seconds", "command"]
@@ -80,6 +83,14 @@ ABLATION = [("L_SL", "SL", {}), ("L_PSL", "PSL", {}), ("L_C", "CW", {"cw_beta": 
 STOCK_PAPER_ROW = {"BPR": ("MF", "BPR"), "LightGCN": ("LightGCN", "BPR")}  # stock model -> paper's BPR row
 
 
+def all_losses() -> list[str]:
+    """Every registered loss: those of the CW paper's Table II in its order, then the others by name."""
+    from recbole_losses import available_losses
+
+    paper_order = list(dict.fromkeys(line.split()[1] for line in _TABLE_II.strip().splitlines()))
+    return sorted(available_losses(), key=lambda x: (paper_order.index(x) if x in paper_order else len(paper_order), x))
+
+
 def paper_numbers() -> dict[tuple[str, str, str], dict[str, float]]:
     """(dataset, model, loss) -> {'recall@20', 'ndcg@20'} from the CW paper's Table II and III."""
     table = {}
@@ -95,7 +106,7 @@ def paper_numbers() -> dict[tuple[str, str, str], dict[str, float]]:
 
 def build_cells(args) -> list[dict]:
     """The study's cells: model, loss (None = stock), label, swept param/value, overrides."""
-    losses = ALL_LOSSES if args.losses == "all" else [x for x in args.losses.split(",") if x]
+    losses = all_losses() if args.losses == "all" else [x for x in args.losses.split(",") if x]
     cells = []
     if args.study == "grid":
         for model in args.models.split(","):
@@ -109,7 +120,7 @@ def build_cells(args) -> list[dict]:
         key, default_values = SWEEPS[args.study]
         values = args.values.split(",") if args.values else default_values
         sweep_losses = losses if args.study == "noise" and args.losses != "all" else (
-            ["SL", "PSL", "BSL", "CCL", "DrRL", "CW"] if args.study == "noise" else ["CW"])
+            SWEEP_LOSSES.get(args.study, ["CW"]))
         for loss in sweep_losses:
             cells += [dict(model=args.model, loss=loss, label=loss, param=key, value=v, extra={key: v})
                       for v in values]
@@ -160,8 +171,11 @@ def already_set(cell, dataset, preset, overrides) -> set[str]:
 
 
 def _config_model(cell) -> str:
-    """The name the config (and the preset folders) use: MF with a loss, BPR without."""
-    return "BPR" if cell["loss"] is None and cell["model"] in ("MF", "BPR") else cell["model"]
+    """The name the config (and the preset folders) use: the resolved model class's (MF with a
+    loss, RecBole's BPR without)."""
+    from recbole_losses.models import resolve_model
+
+    return resolve_model(cell["model"], cell["loss"]).__name__
 
 
 def command_line(cell, dataset, preset, overrides) -> str:
@@ -196,11 +210,12 @@ def append_row(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def run_cell(cell, dataset, preset, overrides) -> dict:
-    """Train and test one cell in the current directory; metrics as plain floats."""
+def run_cell(cell, dataset, preset, overrides, data_path: str) -> dict:
+    """Train and test one cell in the current directory, reading data from ``data_path`` (unless
+    the overrides set their own); metrics as plain floats."""
     from recbole_losses import run
 
-    config = {k: _parse(v) for k, v in overrides.items()}
+    config = {"data_path": data_path, **{k: _parse(v) for k, v in overrides.items()}}
     if preset != "-":
         config["preset"] = preset
     config.setdefault("show_progress", False)
@@ -213,13 +228,14 @@ def run_cell(cell, dataset, preset, overrides) -> dict:
 
 
 def _parse(value: str):
-    """Command-line values the way RecBole's command line reads them (numbers, lists, None, strings)."""
+    """A command-line value as data: a Python literal (number, list, tuple, dict, True/False/None)
+    where it is one, true/false in any case as a bool, else the string itself. Nothing is
+    evaluated."""
     if not isinstance(value, str):
         return value
     try:
-        parsed = eval(value, {"__builtins__": {}}, {})  # noqa: S307 - RecBole's own convention
-        return parsed if isinstance(parsed, (int, float, list, tuple, dict, bool, type(None))) else value
-    except Exception:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return {"true": True, "false": False}.get(value.lower(), value)
 
 
@@ -321,11 +337,12 @@ def parse_args(argv):
     p.add_argument("--dataset", default="health")
     p.add_argument("--models", default="MF,LightGCN", help="grid backbones (comma-separated)")
     p.add_argument("--model", default="LightGCN", help="backbone of the ablation and sweeps")
-    p.add_argument("--losses", default="all", help=f"comma-separated, or all: {','.join(ALL_LOSSES)}")
+    p.add_argument("--losses", default="all", help="comma-separated registered losses, or all")
     p.add_argument("--stock", default="BPR,LightGCN,SimpleX", help="stock RecBole models of the grid ('' for none)")
     p.add_argument("--values", default="", help="sweep values (comma-separated; default: the study's)")
     p.add_argument("--preset", default="paper", help="hyperparameter preset where it covers a cell ('' for none)")
-    p.add_argument("--data_path", default="", help="RecBole data_path of prepared datasets (default dataset/)")
+    p.add_argument("--data_path", default="", help="RecBole data_path of prepared datasets, relative to the "
+                                                  "working directory (default: RecBole's, dataset/)")
     p.add_argument("--out", default="", help="output folder (default benchmarks/results/<study>-<dataset>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every cell (a loss's own key: that loss's cells only)")
@@ -342,10 +359,17 @@ def parse_args(argv):
     args.set = dict(s.split("=", 1) for s in args.set)
     if args.data_path:
         args.data_path = os.path.abspath(args.data_path)
-    unknown = [x for x in args.losses.split(",") if x and args.losses != "all" and x not in ALL_LOSSES]
+    if "data_path" in args.set:
+        args.set["data_path"] = os.path.abspath(args.set["data_path"])
+    valid = all_losses()
+    unknown = [x for x in args.losses.split(",") if x and args.losses != "all" and x not in valid]
     if unknown:
-        p.error(f"unknown losses {unknown}; valid: {', '.join(ALL_LOSSES)}")
+        p.error(f"unknown losses {unknown}; valid: {', '.join(valid)}")
     from recbole_losses.config import properties_dir
+    from recbole_losses.prepare import DEFAULT_DATA_PATH
+
+    # Where runs read data: resolved here, before the runs move into the output folder.
+    args.run_data_path = args.data_path or args.set.get("data_path") or os.path.abspath(DEFAULT_DATA_PATH)
 
     presets = sorted(d.name for d in (properties_dir() / "preset").iterdir() if d.is_dir())
     if args.preset and args.preset not in presets:
@@ -380,7 +404,7 @@ def main(argv=None, runner=run_cell) -> int:
             print(f"[{k}/{len(todo)}] {cell['model']} x {cell['label']} {cell['param']}={cell['value']}".rstrip("="),
                   flush=True)
             try:
-                metrics = runner(cell, args.dataset, preset, overrides)
+                metrics = runner(cell, args.dataset, preset, overrides, args.run_data_path)
             except Exception as err:  # one failing cell must not stop the grid; it is retried next time
                 failures += 1
                 print(f"    FAILED: {type(err).__name__}: {err}", flush=True)

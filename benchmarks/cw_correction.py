@@ -22,22 +22,22 @@ import warnings
 
 import torch
 
-from recbole_losses.losses._functional import candidate_scores
-from recbole_losses.models.composed import SAMPLED_POS_ITEM_ID
+from recbole_losses.data.dataloader import SAMPLED_POS_ITEM_ID
 from recbole_losses.quick_start import load_data_and_model
 
 
 @torch.no_grad()
 def log_c_over_a(model, train) -> torch.Tensor:
-    """log(C/A) for every training row of one epoch of ``train``, by the model's own CW loss."""
+    """log(C/A) for every training row of one epoch of ``train``, by the model's own scoring
+    (:meth:`LossRecommender.score_candidates`) and its own CW loss."""
     loss = model.loss
-    user_all, item_all = model.embeddings()
     out = []
     for batch in train:
-        user_e = user_all[batch[model.USER_ID]]
-        pos = (user_e * item_all[batch[model.ITEM_ID]]).sum(dim=1, keepdim=True)
-        d = candidate_scores(user_e, item_all, batch[model.NEG_ITEM_ID]) - pos
-        d_pos = candidate_scores(user_e, item_all, batch[SAMPLED_POS_ITEM_ID]) - pos
+        neg, sampled = batch[model.NEG_ITEM_ID], batch[SAMPLED_POS_ITEM_ID]
+        items = torch.cat([batch[model.ITEM_ID].unsqueeze(1), neg, sampled], dim=1)  # [B, 1 + N + M]
+        scores = model.score_candidates(batch[model.USER_ID], items)
+        pos, neg_score, sampled_score = scores.split([1, neg.shape[1], sampled.shape[1]], dim=1)
+        d, d_pos = neg_score - pos, sampled_score - pos
         out.append(loss.log_c(d_pos) - (loss.log_n_a(d) - math.log(d.shape[1])))
     return torch.cat(out)
 

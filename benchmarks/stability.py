@@ -5,38 +5,33 @@ Every loss value and every gradient of every optimiser step is checked for NaN/i
 hook on the loss, a step pre-hook on the optimiser); the script reports, per loss, the number of
 steps, the non-finite counts, the largest |gradient| seen and the final test metrics.
 
-Health is read from ``/work/shared/datasets/amazon2014-health/proc.zip`` (or ``--zip``) and
-written as RecBole benchmark atomic files in a temporary folder: ``train``/``valid`` are a seeded
-random 90 % / 10 % per user of ``train.tsv`` (the papers' validation protocol), ``test`` is
-``test.tsv``. Nothing is written into the repository.
+Health is prepared from ``--source`` (the IR-Benchmark ``proc.zip`` of amazon2014-health, or its
+unzipped folder) by :func:`recbole_losses.prepare.prepare` into a temporary folder: its
+validation rule and seed (``--split_seed``), the released test split. Each run is built by
+:func:`recbole_losses.quick_start.build_run`, as ``run_recbole_losses.py`` builds it. Nothing is
+written into the repository.
 
-    nice -n 15 python benchmarks/stability.py --epochs 200 --losses SL PSL CW BSL SL@K AdvInfoNCE
+    nice -n 15 python benchmarks/stability.py --source /path/to/amazon2014-health/proc.zip \
+        --epochs 200 --losses SL PSL CW BSL SL@K AdvInfoNCE
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
 import tempfile
 import time
-import zipfile
 
-import numpy as np
 import torch
 
-import recbole_losses  # noqa: F401  (compatibility layer)
-from recbole.data import create_dataset
-from recbole.utils import init_seed
+from recbole_losses import available_losses
+from recbole_losses.prepare import DEFAULT_SEED, prepare
+from recbole_losses.quick_start import build_run
 
-from recbole_losses.config import Config
-from recbole_losses.data.dataloader import data_preparation
-from recbole_losses.trainer import get_trainer
-
-# Smallest temperature published for each loss (SL@K paper Tables 11-14, any dataset/backbone;
-# /work/shared/research/losses.md §3), on the scale of the loss's default score function.
+# Smallest temperature published for each loss (SL@K paper Tables 11-14, any dataset/backbone),
+# on the scale of the loss's default score function. Other losses run at their defaults.
 SMALLEST = {
     "SL": {"sl_tau": 0.05},
     "PSL": {"psl_tau": 0.025},
@@ -44,44 +39,18 @@ SMALLEST = {
     "BSL": {"bsl_tau1": 0.05, "bsl_tau2": 0.05},
     "SL@K": {"slatk_tau": 0.05, "slatk_tau_w": 0.5, "slatk_t_beta": 5},
     "AdvInfoNCE": {"advinfonce_tau": 0.1},
-    "LLPAUC": {},
-    "DrRL": {},
-    "CCL": {},
-    "BPR": {},
 }
 LEARNING_RATE = {"BPR": 1e-3}  # Health MF rows of the tables: 0.1 for every other loss
 
 
-def write_health(zip_path: str, folder: str, seed: int = 2020) -> None:
-    with zipfile.ZipFile(zip_path) as z:
-        train = np.loadtxt(io.BytesIO(z.read("train.tsv")), dtype=np.int64, skiprows=1, delimiter="\t")
-        test = np.loadtxt(io.BytesIO(z.read("test.tsv")), dtype=np.int64, skiprows=1, delimiter="\t")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(train))
-    train = train[order][np.argsort(train[order][:, 0], kind="stable")]  # shuffled within user
-    starts = np.r_[0, np.flatnonzero(np.diff(train[:, 0])) + 1]
-    lengths = np.diff(np.r_[starts, len(train)])
-    rank = np.arange(len(train)) - np.repeat(starts, lengths)
-    valid_mask = rank < np.repeat(np.floor(0.1 * lengths).astype(np.int64), lengths)
-    os.makedirs(os.path.join(folder, "health"), exist_ok=True)
-    for part, rows in (("train", train[~valid_mask]), ("valid", train[valid_mask]), ("test", test)):
-        with open(os.path.join(folder, "health", f"health.{part}.inter"), "w") as f:
-            f.write("user_id:token\titem_id:token\n")
-            f.writelines(f"u{u}\ti{i}\n" for u, i in rows)
-
-
 def run_loss(loss: str, data_root: str, epochs: int, neg_num: int, extra: dict, progress: str | None = None) -> dict:
-    config = Config("MF", "health", None, {
-        "loss": loss, "data_path": data_root, "benchmark_filename": ["train", "valid", "test"],
+    settings = SMALLEST.get(loss, {})
+    _, (train_data, valid_data, test_data), model, trainer = build_run("MF", loss, "health", config_dict={
+        "data_path": data_root, "benchmark_filename": ["train", "valid", "test"],
         "epochs": epochs, "eval_step": 0, "neg_num": neg_num, "learning_rate": LEARNING_RATE.get(loss, 0.1),
         "weight_decay": 0.0, "show_progress": False, "state": "WARNING", "checkpoint_dir": os.path.join(data_root, "saved"),
-        **SMALLEST[loss], **extra,
+        **settings, **extra,
     })
-    init_seed(config["seed"], config["reproducibility"])
-    train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
-    init_seed(config["seed"], config["reproducibility"])
-    model = config.model_class(config, train_data._dataset).to(config["device"])
-    trainer = get_trainer(config)(config, model)
     stats = {"steps": 0, "nonfinite_loss": 0, "nonfinite_grad_steps": 0, "max_abs_grad": 0.0,
              "min_loss": math.inf, "max_loss": -math.inf}
 
@@ -116,31 +85,34 @@ def run_loss(loss: str, data_root: str, epochs: int, neg_num: int, extra: dict, 
     seconds = time.perf_counter() - start
     params_finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     test = trainer.evaluate(test_data, load_best_model=False)
-    return {"loss": loss, "epochs": epochs, **SMALLEST[loss], **stats, "params_finite": params_finite,
+    return {"loss": loss, "epochs": epochs, **settings, **stats, "params_finite": params_finite,
             "train_seconds": round(seconds, 1), "test": {k: float(v) for k, v in test.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--zip", default="/work/shared/datasets/amazon2014-health/proc.zip")
+    parser.add_argument("--source", required=True, help="amazon2014-health proc.zip (IR-Benchmark release) or its folder")
+    parser.add_argument("--split_seed", type=int, default=DEFAULT_SEED, help="seed of prepare's validation draw")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--neg-num", type=int, default=1000)
-    parser.add_argument("--losses", nargs="+", default=["SL", "PSL", "CW", "BSL", "SL@K", "AdvInfoNCE"])
+    parser.add_argument("--losses", nargs="+", default=list(SMALLEST), help="registered losses")
     parser.add_argument("--out", default=None, help="append one JSON line per loss to this file")
     parser.add_argument("--progress", default=None, help="append one JSON line per epoch (counts so far) to this file")
     args = parser.parse_args()
-    unknown = [loss for loss in args.losses if loss not in SMALLEST]
+    unknown = [loss for loss in args.losses if loss not in available_losses()]
     if unknown:
-        parser.error(f"unknown losses {unknown}; valid choices: {list(SMALLEST)}")
+        parser.error(f"unknown losses {unknown}; valid choices: {available_losses()}")
+    out = None if args.out is None else os.path.abspath(args.out)
+    progress = None if args.progress is None else os.path.abspath(args.progress)
     with tempfile.TemporaryDirectory() as tmp:
-        write_health(args.zip, tmp)
+        prepare("health", os.path.abspath(args.source), data_path=tmp, seed=args.split_seed)
         os.chdir(tmp)  # RecBole's log/ and log_tensorboard/ go here, not into the repository
         for loss in args.losses:
-            result = run_loss(loss, tmp, args.epochs, args.neg_num, {}, args.progress)
+            result = run_loss(loss, tmp, args.epochs, args.neg_num, {}, progress)
             line = json.dumps(result)
             print(line, flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
+            if out:
+                with open(out, "a") as f:
                     f.write(line + "\n")
 
 

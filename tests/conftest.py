@@ -19,12 +19,42 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def module_workdir(tmp_path_factory):
+    """A temporary working directory for a whole test module (for module-scoped fixtures that
+    build RecBole datasets: RecBole writes log/ and saved/ relative to the working directory)."""
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("module"))
+    try:
+        yield os.getcwd()
+    finally:
+        os.chdir(cwd)
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """RecBole writes log/, saved/ and log_tensorboard/ relative to the working directory."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", [sys.argv[0]])
     return tmp_path
+
+
+# Settings under which each stateful loss's training-time state moves within a few toy epochs.
+STATE = {
+    "SL@K": {"slatk_t_beta": 1, "slatk_k": 5},
+    "DrRL": {"drrl_margin_lr": 0.01},
+    "LLPAUC": {},
+    "AdvInfoNCE": {"advinfonce_adv_interval": 2, "advinfonce_adv_lr": 0.01},
+}
+
+
+@pytest.fixture
+def toy(workdir):
+    """``data_path`` of the synthetic ``toy`` dataset (recbole_losses.data.toy), written into the
+    test's working directory."""
+    from recbole_losses.data.toy import write_toy_dataset
+
+    return write_toy_dataset(workdir)
 
 
 @pytest.fixture(scope="session")

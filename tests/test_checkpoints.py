@@ -9,7 +9,8 @@ import torch
 import recbole_losses
 from recbole_losses.compat import load_checkpoint
 from recbole_losses.quick_start import build_run
-from test_training_state import STATE, write_toy_dataset
+from recbole_losses.data.toy import write_toy_dataset
+from conftest import STATE
 
 STATEFUL = ["SL@K", "DrRL", "LLPAUC", "AdvInfoNCE"]
 

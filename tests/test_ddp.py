@@ -19,9 +19,10 @@ import torch
 import torch.multiprocessing as mp
 from recbole.data.interaction import Interaction
 
-from recbole_losses.models.composed import SAMPLED_POS_ITEM_ID
+from recbole_losses.data.dataloader import SAMPLED_POS_ITEM_ID
 from recbole_losses.quick_start import build_run
-from test_training_state import STATE, write_toy_dataset
+from recbole_losses.data.toy import write_toy_dataset
+from conftest import STATE
 
 LOSSES = ["SL", "SL@K", "DrRL", "LLPAUC", "AdvInfoNCE"]
 EPOCHS = 8

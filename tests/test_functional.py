@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from recbole_losses.losses._functional import ACTIVATIONS, log_activation, log_weighted_activation_sum
+from recbole_losses.functional import ACTIVATIONS, log_activation, log_weighted_activation_sum
 
 
 def plain(d, tau, beta, activation):

@@ -1,7 +1,6 @@
 """The vectorised normalised adjacency against RecBole's dict + dok_matrix construction, and its
 use by the LightGCN / NGCF backbones."""
 
-import os
 import types
 
 import numpy as np
@@ -16,8 +15,8 @@ from recbole_losses import Config
 from recbole_losses.data.dataloader import data_preparation
 from recbole_losses.models import BACKBONES, COMPOSED
 from recbole_losses.models.graph import (
-    NGCF,
-    LightGCN,
+    FastLightGCN,
+    FastNGCF,
     normalized_adjacency,
     normalized_adjacency_scipy,
     symmetric_spmm,
@@ -31,16 +30,11 @@ def recbole_adjacency(matrix, n_users, n_items) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def ml100k_train(tmp_path_factory):
+def ml100k_train(module_workdir):
     """(config, training-split dataset) of ml-100k under RecBole's default split."""
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("graph"))
-    try:
-        config = Config("LightGCN", "ml-100k", config_dict={"show_progress": False})
-        train_data, _, _ = data_preparation(config, create_dataset(config))
-        yield config, train_data._dataset
-    finally:
-        os.chdir(cwd)
+    config = Config("LightGCN", "ml-100k", config_dict={"show_progress": False})
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    return config, train_data._dataset
 
 
 def test_adjacency_equals_recbole_on_ml100k(ml100k_train):
@@ -107,12 +101,12 @@ def test_symmetric_spmm_gradient_matches_autograd(layout, device):
 
 
 def test_backbones_use_the_vectorised_builder():
-    assert BACKBONES["LightGCN"].recbole_class is LightGCN
-    assert BACKBONES["NGCF"].recbole_class is NGCF
-    assert issubclass(LightGCN, RecBoleLightGCN) and issubclass(NGCF, RecBoleNGCF)
+    assert BACKBONES["LightGCN"].recbole_class is FastLightGCN
+    assert BACKBONES["NGCF"].recbole_class is FastNGCF
+    assert issubclass(FastLightGCN, RecBoleLightGCN) and issubclass(FastNGCF, RecBoleNGCF)
     # NGCF replaces only the adjacency builder; LightGCN its propagation too (checked below).
-    assert set(vars(LightGCN)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat", "layers", "forward"}
-    assert set(vars(NGCF)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat"}
+    assert set(vars(FastLightGCN)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat", "layers", "forward"}
+    assert set(vars(FastNGCF)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat"}
 
 
 def test_lightgcn_propagation_equals_recboles_values_and_gradients(ml100k_train):

@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,11 @@ class FakeRunner:
     """Records the cells it is asked to run; NDCG@20 = 1.1 x the paper's value where there is one."""
 
     def __init__(self, fail=()):
-        self.calls, self.fail = [], set(fail)
+        self.calls, self.fail, self.data_paths = [], set(fail), []
 
-    def __call__(self, cell, dataset, preset, overrides):
+    def __call__(self, cell, dataset, preset, overrides, data_path):
         self.calls.append((cell["model"], cell["label"], cell["value"], preset, dict(overrides)))
+        self.data_paths.append(os.path.abspath(data_path))  # as the run, inside the output folder, reads it
         if cell["label"] in self.fail:
             raise RuntimeError("boom")
         ref = compare.paper_numbers().get((dataset, cell["model"], cell["loss"]), {})
@@ -183,6 +185,35 @@ def test_a_real_cell_on_ml100k(tmp_path):
     assert all(0.0 < float(row[m]) < 1.0 for m in compare.METRICS)
     assert row["command"] == "python run_recbole_losses.py --model=MF --loss=CW --dataset=ml-100k --epochs=1 --neg_num=8 --state=WARNING"
     assert (out / "log").is_dir()  # RecBole's files land in the output folder, not the caller's directory
+
+
+@pytest.mark.parametrize("given,expected", [([], "dataset"), (["--data_path=data"], "data"),
+                                            (["--set", "data_path=other"], "other")])
+def test_relative_paths_are_resolved_from_the_callers_directory(tmp_path, monkeypatch, given, expected):
+    """Data prepared into ./dataset as the README says (or a relative --data_path) is read from the
+    caller's directory, not from the output folder the runs execute in; --out is relative to it too."""
+    monkeypatch.chdir(tmp_path)
+    fake = FakeRunner()
+    args = ["--study=grid", "--dataset=health", "--models=MF", "--losses=PSL", "--stock=", "--out=results",
+            "--no-plots", *given]
+    assert compare.main(args, runner=fake) == 0
+    assert fake.data_paths == [str(tmp_path / expected)]
+    assert (tmp_path / "results" / "results.csv").is_file()
+
+
+def test_losses_all_is_every_registered_loss_in_the_papers_order():
+    from recbole_losses import available_losses
+
+    losses = compare.all_losses()
+    assert sorted(losses) == available_losses()
+    assert losses[:8] == ["BPR", "LLPAUC", "SL", "AdvInfoNCE", "BSL", "PSL", "SL@K", "CW"]
+
+
+@pytest.mark.parametrize("text,value", [("0.1", 0.1), ("1e-3", 0.001), ("[10, 20]", [10, 20]), ("None", None),
+                                        ("true", True), ("pop", "pop"), ("2*3", "2*3"),
+                                        ("__import__('os').getcwd()", "__import__('os').getcwd()")])
+def test_values_are_parsed_as_data_never_evaluated(text, value):
+    assert compare._parse(text) == value
 
 
 @pytest.mark.parametrize("bad,message", [("--losses=PSL,Foo", "unknown losses ['Foo']"),

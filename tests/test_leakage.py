@@ -6,18 +6,13 @@ import pytest
 import torch
 
 from recbole_losses.quick_start import build_run
-from test_training_state import STATE, write_toy_dataset
+from conftest import STATE
 
 
 def _settings(root, **extra):
     return {"data_path": str(root), "epochs": 1, "neg_num": 16, "pos_num": 3, "train_batch_size": 64,
             "show_progress": False, "state": "ERROR", "topk": [5], "valid_metric": "NDCG@5",
             "checkpoint_dir": str(root / "saved"), **extra}
-
-
-@pytest.fixture
-def toy(workdir):
-    return write_toy_dataset(workdir)
 
 
 def _pairs(dataset):

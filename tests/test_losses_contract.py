@@ -90,6 +90,14 @@ def test_yaml_declares_exactly_the_hyperparameters_with_their_defaults(name):
             assert "# (" in line, f"{path.name}: key without a '# (type) description' comment: {line}"
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if "tau" in LOSSES[n].param_names()])
+def test_float32_small_temperature_does_not_overflow(name):
+    pos = torch.full((4,), -0.5)
+    neg = torch.full((4, 1000), 0.5)  # d = 1 everywhere: exp(1/0.01) overflows float32 naively
+    out = build_loss(name, tau=0.01)(pos, neg, sampled_pos_score=neg[:, :4])
+    assert torch.isfinite(out), name
+
+
 hostile = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False, width=32)
 
 

@@ -12,6 +12,7 @@ from recbole_losses import build_loss
 from recbole_losses.compat import load_checkpoint
 from recbole_losses.losses import LLPAUC, AdvInfoNCE, DrRL, SLatK
 from recbole_losses.losses.slatk import _padded_positives
+from conftest import STATE
 
 # ---------------------------------------------------------------------------------------------
 # SL@K: beta_u is the K-th largest of the scores it was estimated from
@@ -197,29 +198,6 @@ def test_llpauc_variables_stay_in_their_ranges(ascent):
 # The trainer mechanism on a tiny synthetic dataset
 # ---------------------------------------------------------------------------------------------
 
-TOY_USERS, TOY_ITEMS = 40, 60
-
-
-def write_toy_dataset(root):
-    g = torch.Generator().manual_seed(0)
-    folder = root / "toy"
-    folder.mkdir(exist_ok=True)
-    lines = ["user_id:token\titem_id:token"]
-    for u in range(TOY_USERS):
-        # Users prefer items of their own block, so there is something to learn.
-        block = torch.arange(15) + 15 * (u % 4)
-        for i in block[torch.randperm(15, generator=g)[:10]].tolist():
-            lines.append(f"u{u}\ti{i}")
-    (folder / "toy.inter").write_text("\n".join(lines) + "\n")
-    return root
-
-
-STATE = {
-    "SL@K": {"slatk_t_beta": 1, "slatk_k": 5},
-    "DrRL": {"drrl_margin_lr": 0.01},
-    "LLPAUC": {},
-    "AdvInfoNCE": {"advinfonce_adv_interval": 2, "advinfonce_adv_lr": 0.01},
-}
 STATE_KEYS = {
     "SL@K": {"loss.beta"},
     "DrRL": {"loss.margin"},
@@ -248,11 +226,6 @@ def build(root, loss, **extra):
     model = config.model_class(config, train_data._dataset).to(config["device"])
     trainer = get_trainer(config)(config, model)
     return trainer, train_data, valid_data, test_data
-
-
-@pytest.fixture
-def toy(workdir):
-    return write_toy_dataset(workdir)
 
 
 @pytest.mark.parametrize("loss", sorted(STATE))

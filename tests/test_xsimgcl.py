@@ -2,7 +2,6 @@
 naive loop, and end-to-end runs on ml-100k."""
 
 import math
-import os
 import types
 
 import numpy as np
@@ -15,22 +14,17 @@ from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 import recbole_losses
 from recbole_losses import Config
 from recbole_losses.data.dataloader import data_preparation
-from recbole_losses.losses._functional import infonce
+from recbole_losses.functional import infonce
 from recbole_losses.models import BACKBONES, COMPOSED, resolve_model
 from recbole_losses.models.xsimgcl import XSimGCL
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def dataset(module_workdir):
     """The ml-100k training split (RecBole's default 8:1:1 random split)."""
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("xsimgcl"))
-    try:
-        config = Config("XSimGCL", "ml-100k", config_dict={"show_progress": False})
-        train_data, _, _ = data_preparation(config, create_dataset(config))
-        yield train_data._dataset
-    finally:
-        os.chdir(cwd)
+    config = Config("XSimGCL", "ml-100k", config_dict={"show_progress": False})
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    return train_data._dataset
 
 
 def make(dataset, loss=None, **overrides):
@@ -109,7 +103,7 @@ def test_eval_is_clean_and_cached(dataset):
     model.eval()
     with torch.no_grad():
         eval_a, eval_b = model.forward(), model.forward()
-        views = model.training_views()
+        views = model.contrastive_views()
         scores = model.full_sort_predict(interaction).view(len(interaction), -1)
         cached = model.restore_user_e
         again = model.full_sort_predict(interaction)
@@ -139,7 +133,7 @@ def test_eps0_lambda0_is_lightgcn_mean_of_layers_1_to_L(dataset):
     user, pos, neg = interaction["user_id"], interaction["item_id"], interaction["neg_item_id"]
 
     model.train()
-    user_all, item_all, (cl,) = model.train_embed(user, pos)
+    user_all, item_all, (cl,) = model.training_embeddings(user, pos)
     torch.testing.assert_close(user_all.double(), user_ref, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(item_all.double(), item_ref, rtol=1e-5, atol=1e-7)
     assert cl.item() == 0.0
@@ -160,7 +154,7 @@ def test_eps0_lambda0_is_lightgcn_mean_of_layers_1_to_L(dataset):
     interaction["neg_item_id"] = neg[:, None]
     loss, extra = composed.calculate_loss(interaction)
     assert extra.item() == 0.0
-    composed_user, composed_item = BACKBONES["XSimGCL"].embed(composed.net)
+    composed_user, composed_item = BACKBONES["XSimGCL"].embeddings(composed.net)
     torch.testing.assert_close(composed_user.double(), user_ref, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(composed_item.double(), item_ref, rtol=1e-5, atol=1e-7)
 
@@ -203,28 +197,28 @@ def test_contrastive_term_matches_naive_loop_over_unique_batch_ids(dataset):
     user, pos = interaction["user_id"], interaction["item_id"]
     assert len(torch.unique(user)) < len(user) and len(torch.unique(pos)) < len(pos)
     torch.manual_seed(11)
-    user_all, item_all, user_cl, item_cl = model.training_views()
+    user_all, item_all, user_cl, item_cl = model.contrastive_views()
     got = model.contrastive_loss(user, pos, user_all, item_all, user_cl, item_cl)
     users, items = sorted(set(user.tolist())), sorted(set(pos.tolist()))
     expected = naive_infonce(user_all[users].double(), user_cl[users].double(), 0.2) + naive_infonce(
         item_all[items].double(), item_cl[items].double(), 0.2
     )
     assert math.isclose(got.item(), expected, rel_tol=1e-5)
-    # train_embed returns the same term times lambda (same noise under the same seed)...
+    # training_embeddings returns the same term times lambda (same noise under the same seed)...
     torch.manual_seed(11)
-    _, _, (weighted,) = model.train_embed(user, pos)
+    _, _, (weighted,) = model.training_embeddings(user, pos)
     assert math.isclose(weighted.item(), 0.3 * expected, rel_tol=1e-5)
     # ... and the view is layer l* = 1: one propagation of the (noise-free) tables, plus noise.
     model.eval()
     with torch.no_grad():
         layers = model.propagate(perturbed=False)
-        _, _, user_cl, item_cl = model.training_views()
+        _, _, user_cl, item_cl = model.contrastive_views()
     assert torch.equal(torch.cat([user_cl, item_cl]), layers[1])
 
 
 def test_layer_cl_zero_is_the_embedding_table(dataset):
     model = make(dataset, layer_cl=0).train()
-    _, _, user_cl, item_cl = model.training_views()
+    _, _, user_cl, item_cl = model.contrastive_views()
     assert torch.equal(user_cl, model.user_embedding.weight)
     assert torch.equal(item_cl, model.item_embedding.weight)
 

@@ -14,9 +14,12 @@ from recbole.data.interaction import Interaction
 from recbole.data.utils import create_samplers, get_dataloader
 from recbole.data.dataloader import TrainDataLoader
 
-from ..models.composed import SAMPLED_POS_ITEM_ID
 from .duplicates import drop_duplicates, install_logged_removal
 from .sampler import TrainingItemSampler
+
+# The field of the training batch holding the M sampled training positives per row, [B, M]
+# (the negatives are RecBole's neg_item_id field, NEG_PREFIX + ITEM_ID_FIELD).
+SAMPLED_POS_ITEM_ID = "sampled_pos_item_id"
 
 install_logged_removal()
 
@@ -107,4 +110,4 @@ def data_preparation(config, dataset):
     return train_data, valid_data, test_data
 
 
-__all__ = ["SampledTrainDataLoader", "check_topk", "check_trainable", "data_preparation"]
+__all__ = ["SAMPLED_POS_ITEM_ID", "SampledTrainDataLoader", "check_topk", "check_trainable", "data_preparation"]

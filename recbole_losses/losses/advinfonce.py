@@ -14,16 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_nonnegative, check_positive
-from ._functional import candidate_scores
+from ..scoring import candidate_scores
+from ._checks import check_int, check_nonnegative, check_positive
 from .base import RankingLoss
 from .registry import register_loss
-
-
-def _check_int(loss: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{loss}: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @register_loss
@@ -49,8 +43,8 @@ class AdvInfoNCE(RankingLoss):
     start of epochs with (e + 3) mod interval = 0 and at most ``eta_epochs`` such passes; the
     published tables used the schedule above. Before :meth:`setup`, or without ``user`` and
     ``neg_item``, p is uniform. Default score: cosine (full-cosine τ scale).
-    Args: tau > 0 (0.1); neg_weight k > 0 (64); adv_lr >= 0 (5e-5); adv_interval >= 1 (5);
-    adv_dim >= 1 (64).
+    Args (defaults in the signature): tau > 0; neg_weight k > 0; adv_lr >= 0; adv_interval >= 1;
+    adv_dim >= 1.
     """
 
     name = "AdvInfoNCE"
@@ -69,8 +63,8 @@ class AdvInfoNCE(RankingLoss):
         self.tau = check_positive(self.name, "tau", tau)
         self.neg_weight = check_positive(self.name, "neg_weight", neg_weight)
         self.adv_lr = check_nonnegative(self.name, "adv_lr", adv_lr)
-        self.adv_interval = _check_int(self.name, "adv_interval", adv_interval, 1)
-        self.adv_dim = _check_int(self.name, "adv_dim", adv_dim, 1)
+        self.adv_interval = check_int(self.name, "adv_interval", adv_interval, 1)
+        self.adv_dim = check_int(self.name, "adv_dim", adv_dim, 1)
         self.adv_user: nn.Embedding | None = None
         self.adv_item: nn.Embedding | None = None
 

@@ -9,7 +9,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-SCORE_FUNCTIONS = ("dot", "cos", "half_cos")
 
 
 class RankingLoss(nn.Module):
@@ -79,7 +78,7 @@ class RankingLoss(nn.Module):
         # otherwise return a finite value with a NaN gradient (AdvInfoNCE at r_ui = +inf), and a
         # NaN is what the trainer stops on, with a clear error. One pass per tensor: a sum is
         # non-finite exactly when an entry is (or when finite scores overflow it, ~1e38 in
-        # float32, where the loss would overflow too); isfinite().all() took four.
+        # float32, where the loss would overflow too).
         total = pos_score.detach().sum() + neg_score.detach().sum()
         if sampled_pos_score is not None:
             total = total + sampled_pos_score.detach().sum()
@@ -92,8 +91,8 @@ class RankingLoss(nn.Module):
 
     # ------------------------------------------------------------------------------------------
     # Training-time state. A loss with parameters, buffers or a schedule of its own takes part in
-    # training through these hooks, all no-ops by default; recbole_losses.trainer.Trainer calls
-    # them (LossStateMixin) and the composed model calls attach(). Parameters and buffers are
+    # training through these hooks, all no-ops by default; the trainer (recbole_losses.trainer)
+    # calls them and the composed model calls attach(). Parameters and buffers are
     # registered on the loss, which is the model's child ``loss``, so checkpoints hold them.
     # ------------------------------------------------------------------------------------------
 

@@ -27,15 +27,15 @@ class BSL(RankingLoss):
               + \frac{\tau_2}{\tau_1} \log \sum_{j=1}^{N} e^{r_{uj}/\tau_2}
 
     computed as ``(τ2/τ1)·logsumexp_j(d_j/τ2) − log_mean_exp_k((r_uk − r_ui)/τ1)``.
-    ``positives="anchor"`` (default, IR-Benchmark): P = {i}, the row's positive, so the second
+    ``positives="anchor"`` (IR-Benchmark): P = {i}, the row's positive, so the second
     term vanishes and ℓ = (τ2/τ1)·SL_{τ2}; with τ1 = τ2 it *is* SL (same floating-point
     operations). ``positives="sampled"``: P = {i} ∪ the M sampled training positives (the
     bilateral, positive-side log-mean-exp of the BSL paper and authors' code).
 
     Note: in the anchor form BSL is SL(τ2) scaled by τ2/τ1; under Adam a constant loss scale
     barely changes training, so τ2 is what matters. Default score: cosine (full-cosine τ scale,
-    as the SL@K paper). Args: tau1 > 0 (0.1), tau2 > 0 (0.1), positives in anchor, sampled
-    (anchor).
+    as the SL@K paper). Args (defaults in the signature): tau1 > 0, tau2 > 0,
+    positives in anchor, sampled.
     """
 
     name = "BSL"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import _number, check_positive
+from ._checks import check_interval, check_positive
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -25,8 +25,8 @@ class CCL(RankingLoss):
 
     Note: only negatives scoring above the margin m contribute. It is DrRL's γ → ∞ limit (with
     DrRL's margin fixed at m and c = w, up to the additive constant m + ε). Default score: cosine,
-    so the positive hinge is 1 − r_ui. Args: margin m in [−1, 1] (default 0.7, the DrRL code's);
-    neg_weight w > 0 (default 1.0, the DrRL code's; SimpleX/RecBole use m = 0.5, w = 10).
+    so the positive hinge is 1 − r_ui. Args (defaults in the signature, the DrRL
+    code's values; SimpleX/RecBole use m = 0.5, w = 10): margin m in [−1, 1]; neg_weight w > 0.
     """
 
     name = "CCL"
@@ -35,10 +35,7 @@ class CCL(RankingLoss):
 
     def __init__(self, margin: float = 0.7, neg_weight: float = 1.0):
         super().__init__()
-        margin = _number(self.name, "margin", margin)
-        if not -1.0 <= margin <= 1.0:
-            raise ValueError(f"{self.name}: margin must be in [-1, 1], got {margin!r}")
-        self.margin = margin
+        self.margin = check_interval(self.name, "margin", margin, -1.0, 1.0)
         self.neg_weight = check_positive(self.name, "neg_weight", neg_weight)
 
     def row_loss(self, pos_score, neg_score, **context):

@@ -15,7 +15,7 @@ import math
 import torch
 
 from ._checks import check_choice, check_half_open_unit, check_nonnegative, check_open_unit, check_positive
-from ._functional import ACTIVATIONS, log_activation, log_mean_exp, log_weighted_activation_sum
+from ..functional import ACTIVATIONS, log_activation, log_mean_exp, log_weighted_activation_sum
 from .base import RankingLoss
 from .registry import register_loss
 

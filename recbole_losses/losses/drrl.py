@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._checks import _number, check_nonnegative, check_positive
+from ._checks import check_above, check_nonnegative, check_number, check_positive
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -38,8 +38,9 @@ class DrRL(RankingLoss):
     both). The power mean is computed as exp(log_mean_exp(γ*·log x)/γ*), stable for any γ*;
     entries x = 0 (ε = 0, below the margin) get zero gradient. Before :meth:`setup`, or without
     ``user``, β = ``margin_init`` for every row. Default score: cosine.
-    Args: gamma > 1 (150, the code's ω); c > 0 (1.0, the code's neg_coefficient); eps >= 0
-    (0.1); margin_init (0.7); margin_lr >= 0 (1e-3; 0 keeps the margins fixed).
+    Args (defaults in the signature, the authors' code's values): gamma > 1 (the code's ω);
+    c > 0 (the code's neg_coefficient); eps >= 0; margin_init, any number; margin_lr >= 0
+    (0 keeps the margins fixed).
     """
 
     name = "DrRL"
@@ -56,13 +57,10 @@ class DrRL(RankingLoss):
         margin_lr: float = 1e-3,
     ):
         super().__init__()
-        gamma = _number(self.name, "gamma", gamma)
-        if not gamma > 1.0 or math.isinf(gamma):
-            raise ValueError(f"{self.name}: gamma must be > 1 and finite, got {gamma!r}")
-        self.gamma = gamma
+        self.gamma = check_above(self.name, "gamma", gamma, 1.0, finite=True)
         self.c = check_positive(self.name, "c", c)
         self.eps = check_nonnegative(self.name, "eps", eps)
-        self.margin_init = _number(self.name, "margin_init", margin_init)
+        self.margin_init = check_number(self.name, "margin_init", margin_init)
         self.margin_lr = check_nonnegative(self.name, "margin_lr", margin_lr)
         self.register_buffer("margin", None)  # [n_users] β_u, persistent: checkpoints hold it
         self._pending = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import _number, check_positive
+from ._checks import check_bool, check_interval, check_positive
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -46,13 +46,13 @@ class LLPAUC(RankingLoss):
     γ ∈ [max(−a, b − 1), 1]; θ is not clipped. Initial a = 1, b = 0, γ = 0, s⁺ = s⁻ = θ_a =
     θ_b = 0.5.
 
-    Note: ``ascent=False`` (default, IR-Benchmark) descends on every variable, s⁺ and γ included
+    Note: ``ascent=False`` (IR-Benchmark) descends on every variable, s⁺ and γ included
     (the reference notes ascent was "a disaster"); ``ascent=True`` takes gradient ascent steps
     on s⁺ and γ (the paper's SGDA and the authors' code). The mean over rows equals the
     reference's batch loss (means over B and over B·N). Default score: cosine (IR-Benchmark
     normalises; the authors' code uses the dot product).
-    Args: alpha in (0, 1] (0.7); beta in (0, 1] (0.01); kappa > 0 (5.0); lr > 0 or None (None);
-    ascent (False).
+    Args (defaults in the signature): alpha in (0, 1]; beta in (0, 1]; kappa > 0; lr > 0 or None;
+    ascent, a bool.
     """
 
     name = "LLPAUC"
@@ -68,13 +68,11 @@ class LLPAUC(RankingLoss):
         ascent: bool = False,
     ):
         super().__init__()
-        self.alpha = _check_fraction(self.name, "alpha", alpha)
-        self.beta = _check_fraction(self.name, "beta", beta)
+        self.alpha = check_interval(self.name, "alpha", alpha, 0.0, 1.0, closed="right")
+        self.beta = check_interval(self.name, "beta", beta, 0.0, 1.0, closed="right")
         self.kappa = check_positive(self.name, "kappa", kappa)
         self.lr = None if lr is None else check_positive(self.name, "lr", lr)
-        if not isinstance(ascent, bool):
-            raise ValueError(f"{self.name}: ascent must be True or False, got {ascent!r}")
-        self.ascent = ascent
+        self.ascent = check_bool(self.name, "ascent", ascent)
         self.variables = nn.ParameterDict({k: nn.Parameter(torch.tensor(v)) for k, (v, _) in VARIABLES.items()})
 
     def optimizer_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
@@ -116,10 +114,3 @@ class LLPAUC(RankingLoss):
 def _r_kappa(x: torch.Tensor, kappa: float) -> torch.Tensor:
     """log(1 + exp(κx)) / κ, exact for every x (``F.softplus`` switches to x above κx = 20)."""
     return torch.logaddexp(torch.zeros_like(x), kappa * x) / kappa
-
-
-def _check_fraction(loss: str, name: str, value) -> float:
-    value = _number(loss, name, value)
-    if not 0 < value <= 1:
-        raise ValueError(f"{loss}: {name} must be in (0, 1], got {value!r}")
-    return value

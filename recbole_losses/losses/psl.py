@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ..functional import ACTIVATIONS, log_weighted_activation_sum
 from ._checks import check_choice, check_positive
-from ._functional import ACTIVATIONS, log_weighted_activation_sum
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -22,8 +22,8 @@ class PSL(RankingLoss):
 
     computed as ``logsumexp_j(log σ(d_uij) / τ)``. σ: relu(d+1), tanh(d)+1, atan(d)+1 or exp(d)
     (exp gives SL). Default score: half cosine, so d ∈ [−1, 1].
-    Args: tau > 0 (default 0.1); activation in relu, tanh, atan, exp (default relu, the PSL
-    variant reported in the SL@K and CW tables).
+    Args (defaults in the signature): tau > 0; activation in relu, tanh, atan, exp (the default,
+    relu, is the PSL variant reported in the SL@K and CW tables).
     """
 
     name = "PSL"

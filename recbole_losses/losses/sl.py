@@ -21,7 +21,7 @@ class SL(RankingLoss):
     .. math:: \ell_{ui} = \log \sum_{j=1}^{N} \exp(d_{uij} / \tau), \qquad d_{uij} = r_{uj} - r_{ui}
 
     Note: equals PSL with the ``exp`` activation, CW with β = 0, τ⁺ = 0 and ``exp``, and BSL with
-    τ1 = τ2. Default score: cosine. Args: tau > 0 (default 0.1).
+    τ1 = τ2. Default score: cosine. Args (defaults in the signature): tau > 0.
     """
 
     name = "SL"

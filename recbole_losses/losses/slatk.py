@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import _number, check_open_unit, check_positive
+from ._checks import check_int, check_interval, check_number, check_positive
 from .base import RankingLoss
 from .registry import register_loss
-
-
-def _check_int(loss: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{loss}: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @register_loss
@@ -39,8 +33,8 @@ class SLatK(RankingLoss):
     the composed model's scorer (:meth:`attach`), the refresh uses the scores the loss saw in
     the batch (the row's positive, sampled positives and negatives). Before :meth:`setup`, or
     without ``user``, β = ``beta_init`` for every row. Default score: cosine.
-    Args: tau > 0 (0.1), tau_w > 0 (2.25), k >= 1 (20), t_beta >= 1 (20), beta_init (0.0),
-    pos_quantile in (0, 1] (0.9).
+    Args (defaults in the signature): tau > 0, tau_w > 0, k >= 1, t_beta >= 1, beta_init any
+    number, pos_quantile in (0, 1].
     """
 
     name = "SL@K"
@@ -61,16 +55,10 @@ class SLatK(RankingLoss):
         super().__init__()
         self.tau = check_positive(self.name, "tau", tau)
         self.tau_w = check_positive(self.name, "tau_w", tau_w)
-        self.k = _check_int(self.name, "k", k, 1)
-        self.t_beta = _check_int(self.name, "t_beta", t_beta, 1)
-        self.beta_init = _number(self.name, "beta_init", beta_init)
-        pos_quantile = _number(self.name, "pos_quantile", pos_quantile)
-        if pos_quantile != 1.0:
-            try:
-                check_open_unit(self.name, "pos_quantile", pos_quantile)
-            except ValueError:
-                raise ValueError(f"{self.name}: pos_quantile must be in (0, 1], got {pos_quantile!r}") from None
-        self.pos_quantile = pos_quantile
+        self.k = check_int(self.name, "k", k, 1)
+        self.t_beta = check_int(self.name, "t_beta", t_beta, 1)
+        self.beta_init = check_number(self.name, "beta_init", beta_init)
+        self.pos_quantile = check_interval(self.name, "pos_quantile", pos_quantile, 0.0, 1.0, closed="right")
         self.register_buffer("beta", None)  # [n_users], persistent: checkpoints hold it
         self.register_buffer("pos_table", None, persistent=False)  # [n_users, L] item ids
         self.register_buffer("pos_mask", None, persistent=False)  # [n_users, L] valid entries

@@ -11,7 +11,8 @@ from recbole.utils import get_model as recbole_get_model
 from .backbones import BACKBONES, Backbone
 from .composed import COMPOSED, LossRecommender
 
-__all__ = ["BACKBONES", "COMPOSED", "Backbone", "LossRecommender", "available_models", "resolve_model"]
+__all__ = ["BACKBONES", "COMPOSED", "Backbone", "LossRecommender", "available_backbones", "available_models",
+           "resolve_model"]
 
 _BACKBONE_NAMES = {k.lower(): name for name, b in BACKBONES.items() for k in (name, *b.aliases)}
 
@@ -24,13 +25,18 @@ def _recbole_general_models() -> list[str]:
     )
 
 
+def available_backbones() -> list[str]:
+    """The models a loss can train (``--model`` with ``--loss``), from ``BACKBONES``."""
+    return sorted(BACKBONES)
+
+
 def available_models() -> dict[str, list[str]]:
-    return {"with a loss": sorted(BACKBONES), "without a loss (RecBole general models)": _recbole_general_models()}
+    return {"with a loss": available_backbones(), "without a loss (RecBole general models)": _recbole_general_models()}
 
 
 def _choices() -> str:
     return (
-        f"backbones usable with a loss: {', '.join(sorted(BACKBONES))}; "
+        f"backbones usable with a loss: {', '.join(available_backbones())}; "
         f"RecBole general models: {', '.join(_recbole_general_models())}"
     )
 

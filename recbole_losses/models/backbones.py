@@ -1,5 +1,5 @@
-"""Backbone adapters: how to get (all user embeddings, all item embeddings) and the ego
-(layer-0) embeddings out of each supported RecBole model, whose ``forward`` signatures differ.
+"""Backbone adapters: how to get the embeddings out of each supported RecBole model, whose
+``forward`` signatures differ.
 
 A backbone is a RecBole ``GeneralRecommender`` subclass used as is (its parameters, initialisation
 and propagation); the adapter only reads from it. Add a model by registering one more
@@ -16,54 +16,58 @@ from typing import Callable
 import torch
 from recbole.model.general_recommender import BPR
 
-from .graph import NGCF, LightGCN
+from .graph import FastLightGCN, FastNGCF
 from .xsimgcl import XSimGCL
+
+Embeddings = tuple[torch.Tensor, torch.Tensor]  # (all users [U, d], all items [I, d])
 
 
 @dataclass(frozen=True)
 class Backbone:
-    """``embed(module)``: all (user, item) embeddings used for ranking (evaluation too).
-    ``train_embed(module, user, pos_item)``, optional: the training-time version, returning
-    (user_all, item_all, extra_losses) where extra_losses is a tuple of scalar terms the backbone
-    adds to the loss (e.g. a contrastive term); defaults to ``embed`` with no extra terms."""
+    """``embeddings(module)``: all (user, item) embeddings used for ranking (evaluation too).
+    ``training_embeddings(module, user, pos_item)``, optional: the training-time version,
+    returning (user_all, item_all, extra_losses) where extra_losses is a tuple of scalar terms the
+    backbone adds to the loss (e.g. a contrastive term); by default ``embeddings`` with no extra
+    terms. :meth:`ego_embeddings`: the embedding tables (layer 0), what ``reg_weight`` regularises."""
 
     name: str
     recbole_class: type
-    embed: Callable[[torch.nn.Module], tuple[torch.Tensor, torch.Tensor]]
+    embeddings: Callable[[torch.nn.Module], Embeddings]
     aliases: tuple[str, ...] = ()
-    train_embed: Callable | None = None
+    training_embeddings: Callable | None = None
 
-    def embed_for_training(self, module, user, pos_item):
-        if self.train_embed is not None:
-            return self.train_embed(module, user, pos_item)
-        return (*self.embed(module), ())
+    def __post_init__(self):
+        if self.training_embeddings is None:
+            embeddings = self.embeddings
 
-    def ego(self, module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+            def without_extra_terms(module, user, pos_item):
+                return (*embeddings(module), ())
+
+            object.__setattr__(self, "training_embeddings", without_extra_terms)
+
+    @staticmethod
+    def ego_embeddings(module: torch.nn.Module) -> Embeddings:
         return module.user_embedding.weight, module.item_embedding.weight
 
 
-def _embedding_tables(module):
-    return module.user_embedding.weight, module.item_embedding.weight
-
-
-def _propagate(module):
+def _forward_embeddings(module) -> Embeddings:
     return module.forward()
 
 
-def _clean_propagation(module):
+def _clean_embeddings(module) -> Embeddings:
     return module.forward(perturbed=False)
 
 
-def _xsimgcl_train_embed(module, user, pos_item):
-    return module.train_embed(user, pos_item)
+def _xsimgcl_training_embeddings(module, user, pos_item):
+    return module.training_embeddings(user, pos_item)
 
 
 BACKBONES: dict[str, Backbone] = {
     b.name: b
     for b in (
-        Backbone("MF", BPR, _embedding_tables, aliases=("BPR",)),
-        Backbone("LightGCN", LightGCN, _propagate),
-        Backbone("NGCF", NGCF, _propagate),
-        Backbone("XSimGCL", XSimGCL, _clean_propagation, train_embed=_xsimgcl_train_embed),
+        Backbone("MF", BPR, Backbone.ego_embeddings, aliases=("BPR",)),
+        Backbone("LightGCN", FastLightGCN, _forward_embeddings),
+        Backbone("NGCF", FastNGCF, _forward_embeddings),
+        Backbone("XSimGCL", XSimGCL, _clean_embeddings, training_embeddings=_xsimgcl_training_embeddings),
     )
 }

@@ -11,24 +11,14 @@ batch users and positives when ``reg_weight`` > 0, and by any extra terms the ba
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.loss import EmbLoss
 from recbole.utils import InputType
 
 from ..losses import get_loss_class
-from ..losses._functional import candidate_scores
+from ..data.dataloader import SAMPLED_POS_ITEM_ID
+from ..scoring import candidate_scores, transform_embeddings
 from .backbones import BACKBONES, Backbone
-
-SAMPLED_POS_ITEM_ID = "sampled_pos_item_id"
-
-
-def transform_embeddings(user_e: torch.Tensor, item_e: torch.Tensor, score: str):
-    """Map embeddings so that the score is a plain dot product: dot, cos or half_cos."""
-    if score == "dot":
-        return user_e, item_e
-    user_e, item_e = F.normalize(user_e, dim=-1), F.normalize(item_e, dim=-1)
-    return (0.5 * user_e if score == "half_cos" else user_e), item_e
 
 
 class LossRecommender(GeneralRecommender):
@@ -54,7 +44,7 @@ class LossRecommender(GeneralRecommender):
 
     def embeddings(self):
         """All (user, item) embeddings transformed for the score function."""
-        user_e, item_e = self.backbone.embed(self.net)
+        user_e, item_e = self.backbone.embeddings(self.net)
         return transform_embeddings(user_e, item_e, self.score)
 
     @torch.no_grad()
@@ -76,7 +66,7 @@ class LossRecommender(GeneralRecommender):
         pos_item = interaction[self.ITEM_ID]
         neg_item = interaction[self.NEG_ITEM_ID]  # [B, N]
         sampled_pos = interaction[SAMPLED_POS_ITEM_ID] if SAMPLED_POS_ITEM_ID in interaction else None
-        user_all, item_all, extra_losses = self.backbone.embed_for_training(self.net, user, pos_item)
+        user_all, item_all, extra_losses = self.backbone.training_embeddings(self.net, user, pos_item)
         user_e, item_e = transform_embeddings(user_all[user], item_all, self.score)
         pos_score = (user_e * item_e[pos_item]).sum(dim=1)  # [B]
         neg_score = candidate_scores(user_e, item_e, neg_item)  # [B, N]
@@ -91,7 +81,7 @@ class LossRecommender(GeneralRecommender):
         )
         terms = (loss, *extra_losses)
         if self.reg_weight > 0:
-            ego_user, ego_item = self.backbone.ego(self.net)
+            ego_user, ego_item = self.backbone.ego_embeddings(self.net)
             terms = (loss, self.reg_weight * self.reg_loss(ego_user[user], ego_item[pos_item]), *extra_losses)
         return terms if len(terms) > 1 else loss
 

@@ -2,9 +2,9 @@ r"""The symmetric-normalised user-item adjacency, built once with vectorised spa
 
 RecBole 1.2.1's LightGCN and NGCF build :math:`\hat A = D^{-1/2} A D^{-1/2}` by filling a Python
 dict with one entry per edge and loading it into a ``dok_matrix`` (the ``_update`` call that SciPy
-1.13 removed; :mod:`recbole_losses.compat` restores it). That works on ml-100k but takes seconds
-at Gowalla's million edges (``benchmarks/adjacency.py``). :func:`normalized_adjacency` computes the
-same matrix from index arrays only, and :class:`LightGCN` / :class:`NGCF` are RecBole's models with
+1.13 removed; :mod:`recbole_losses.compat` restores it), a Python loop over the edges (timings:
+docs/performance.md, ``benchmarks/adjacency.py``). :func:`normalized_adjacency` computes the
+same matrix from index arrays only, and :class:`FastLightGCN` / :class:`FastNGCF` are RecBole's models with
 ``get_norm_adj_mat`` swapped for it (LightGCN also propagating with :func:`symmetric_spmm`);
 XSimGCL (:mod:`.xsimgcl`) propagates as LightGCN does.
 
@@ -26,7 +26,7 @@ import torch
 from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 from recbole.model.general_recommender import NGCF as RecBoleNGCF
 
-__all__ = ["LightGCN", "NGCF", "normalized_adjacency", "normalized_adjacency_scipy", "symmetric_spmm"]
+__all__ = ["FastLightGCN", "FastNGCF", "normalized_adjacency", "normalized_adjacency_scipy", "symmetric_spmm"]
 
 _DEGREE_EPS = 1e-7  # RecBole's "avoid divide by zero" term, added to every degree
 
@@ -105,16 +105,16 @@ def symmetric_spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor
 
     The gradient to ``dense`` is ``adjacencyᵀ @ grad = adjacency @ grad``. Autograd's own
     backward of ``torch.sparse.mm`` re-sorts the transpose into a new CSR matrix at every call,
-    which on CPU costs more than the products themselves.
+    which on CPU costs more than the products themselves (docs/performance.md).
     """
     return _SymmetricSpMM.apply(adjacency, dense)
 
 
-class LightGCN(RecBoleLightGCN):
+class FastLightGCN(RecBoleLightGCN):
     """RecBole's LightGCN (parameters, initialisation, loss) with the vectorised adjacency builder
-    and its propagation E^(l+1) = Â E^(l) done on a CSR Â with :func:`symmetric_spmm` (RecBole's
-    COO ``torch.sparse.mm`` took 2.6× as long per forward + backward on Gowalla): the composed
-    models' LightGCN backbone, and XSimGCL's base. Same values as RecBole's to float rounding."""
+    and its propagation E^(l+1) = Â E^(l) done on a CSR Â with :func:`symmetric_spmm` instead of
+    RecBole's COO ``torch.sparse.mm`` (docs/performance.md): the composed models' LightGCN
+    backbone, and XSimGCL's base. Same values as RecBole's to float rounding."""
 
     def get_norm_adj_mat(self) -> torch.Tensor:
         return normalized_adjacency(self.interaction_matrix, self.n_users, self.n_items, layout="csr")
@@ -134,7 +134,7 @@ class LightGCN(RecBoleLightGCN):
         return torch.split(mean, [self.n_users, self.n_items])
 
 
-class NGCF(RecBoleNGCF):
+class FastNGCF(RecBoleNGCF):
     """RecBole's NGCF with the vectorised adjacency builder (COO: its sparse dropout reads the
     indices and values of a COO tensor): the composed models' NGCF backbone."""
 

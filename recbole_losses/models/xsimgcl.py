@@ -15,13 +15,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..losses._functional import infonce
-from .graph import LightGCN
+from ..functional import infonce
+from ..losses import check_int, check_nonnegative, check_positive
+from .graph import FastLightGCN
 
 __all__ = ["XSimGCL"]
 
 
-class XSimGCL(LightGCN):
+class XSimGCL(FastLightGCN):
     r"""XSimGCL as a RecBole ``GeneralRecommender`` (PAIRWISE, BPR when used on its own).
 
     With :math:`E^{(0)}` the embedding tables and :math:`\hat A` the symmetric-normalised graph,
@@ -50,21 +51,11 @@ class XSimGCL(LightGCN):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.eps = _number(config, "eps", minimum=0.0)
-        self.cl_weight = _number(config, "lambda", minimum=0.0)
-        self.cl_temperature = _number(config, "temperature", minimum=0.0, strict=True)
-        self.layer_cl = config["layer_cl"]
-        if isinstance(self.n_layers, bool) or not isinstance(self.n_layers, int) or self.n_layers < 1:
-            raise ValueError(f"XSimGCL: n_layers must be an integer >= 1, got {self.n_layers!r}")
-        if (
-            isinstance(self.layer_cl, bool)
-            or not isinstance(self.layer_cl, int)
-            or not 0 <= self.layer_cl <= self.n_layers
-        ):
-            raise ValueError(
-                f"XSimGCL: layer_cl must be an integer in [0, n_layers = {self.n_layers}], "
-                f"got {self.layer_cl!r}"
-            )
+        self.eps = check_nonnegative("XSimGCL", "eps", config["eps"])
+        self.cl_weight = check_nonnegative("XSimGCL", "lambda", config["lambda"])
+        self.cl_temperature = check_positive("XSimGCL", "temperature", config["temperature"])
+        check_int("XSimGCL", "n_layers", self.n_layers, 1)
+        self.layer_cl = check_int("XSimGCL", "layer_cl", config["layer_cl"], 0, self.n_layers, maximum_name="n_layers")
         self.reg_weight = float(self.reg_weight or 0.0)
 
     def perturb(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -85,7 +76,7 @@ class XSimGCL(LightGCN):
         layers = self.propagate(self.training if perturbed is None else perturbed)
         return torch.split(self._final(layers), [self.n_users, self.n_items])
 
-    def training_views(self):
+    def contrastive_views(self):
         """(user, item) final embeddings and (user, item) layer-l* embeddings of one propagation,
         perturbed when the module is in training mode."""
         layers = self.propagate(self.training)
@@ -101,9 +92,9 @@ class XSimGCL(LightGCN):
             item_all[items], item_cl[items], self.cl_temperature
         )
 
-    def train_embed(self, user, pos_item):
+    def training_embeddings(self, user, pos_item):
         """(user_all, item_all, (λ · InfoNCE,)): what a composed loss trains on."""
-        user_all, item_all, user_cl, item_cl = self.training_views()
+        user_all, item_all, user_cl, item_cl = self.contrastive_views()
         cl = self.cl_weight * self.contrastive_loss(user, pos_item, user_all, item_all, user_cl, item_cl)
         return user_all, item_all, (cl,)
 
@@ -112,7 +103,7 @@ class XSimGCL(LightGCN):
         user = interaction[self.USER_ID]
         pos_item = interaction[self.ITEM_ID]
         neg_item = interaction[self.NEG_ITEM_ID]
-        user_all, item_all, (cl,) = self.train_embed(user, pos_item)
+        user_all, item_all, (cl,) = self.training_embeddings(user, pos_item)
         user_e = user_all[user]  # [B, d]
         pos_score = (user_e * item_all[pos_item]).sum(dim=1)  # [B]
         neg_score = (user_e * item_all[neg_item]).sum(dim=1)  # [B]
@@ -136,11 +127,3 @@ class XSimGCL(LightGCN):
         user = interaction[self.USER_ID]
         return (self.restore_user_e[user] @ self.restore_item_e.T).view(-1)
 
-
-def _number(config, key: str, minimum: float, strict: bool = False) -> float:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"XSimGCL: {key} must be a number, got {value!r}")
-    if value < minimum or (strict and value == minimum):
-        raise ValueError(f"XSimGCL: {key} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
-    return float(value)

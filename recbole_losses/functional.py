@@ -1,4 +1,6 @@
-"""Numerically stable building blocks shared by several losses (log space throughout)."""
+"""The numerics the losses and models share, as plain functions on tensors (log space
+throughout): PSL's surrogate activations and their derivative, the weighted activation sum of
+PSL and CW, log-mean-exp, and InfoNCE between two views. Public: use them in your own losses."""
 
 from __future__ import annotations
 
@@ -69,8 +71,8 @@ def _may_reach_floor(d: torch.Tensor, activation: str) -> bool:
 
 class _LogWeightedActivationSum(torch.autograd.Function):
     """Forward and backward of :func:`log_weighted_activation_sum` over [B, N] in a few fused
-    passes, saving only d and the softmax weights (autograd's graph of the same formula kept
-    about ten [B, N] intermediates and took ~2× SL's time)."""
+    passes, saving only d and the softmax weights (autograd's graph of the same formula keeps
+    about ten [B, N] intermediates; docs/performance.md)."""
 
     @staticmethod
     def forward(ctx, d, tau, beta, activation):
@@ -117,20 +119,6 @@ def log_weighted_activation_sum(d: torch.Tensor, tau: float, beta: float, activa
     return _LogWeightedActivationSum.apply(d, float(tau), float(beta), activation)
 
 
-def candidate_scores(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-    """Scores [B, K] of ``items`` [B, K] for ``user_e`` [B, d] against ``item_table`` [I, d].
-
-    Unless the table is far larger than the candidates, one [B, I] matrix product and a gather
-    beat gathering a [B, K, d] tensor (and scattering its gradient back); both give the same
-    values. Measured forward + backward at B = 1024, d = 64 on 2 CPU cores: I/K = 41 (Gowalla,
-    K = 1000) 382 ms vs 549 ms, I/K = 6.6 14 ms vs 113 ms, I/K = 160 381 ms vs 159 ms; the
-    crossover is near I/K ≈ 60, hence the switch at 48.
-    """
-    if item_table.shape[0] <= 48 * items.shape[1]:
-        return (user_e @ item_table.T).gather(1, items)
-    return torch.bmm(item_table[items], user_e.unsqueeze(2)).squeeze(2)
-
-
 def log_mean_exp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``log(mean(exp(x)))`` along ``dim``."""
     return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
@@ -157,3 +145,13 @@ def infonce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) ->
         return anchor.sum() * 0.0 + positive.sum() * 0.0
     logits = F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T / temperature  # [R, R]
     return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "d_log_activation",
+    "infonce",
+    "log_activation",
+    "log_mean_exp",
+    "log_weighted_activation_sum",
+]

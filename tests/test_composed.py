@@ -1,4 +1,4 @@
-"""The composed backbone × loss models: ranking consistency, scoring paths, and faithfulness to
+"""The composed backbone × loss models: ranking consistency, score functions, and faithfulness to
 RecBole's own backbone."""
 
 import pytest
@@ -9,22 +9,13 @@ from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 
 from recbole_losses import Config
 from recbole_losses.data.dataloader import data_preparation
-from recbole_losses.losses._functional import candidate_scores
 
 
 @pytest.fixture(scope="module")
-def ml100k(tmp_path_factory):
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("ml100k"))
-    try:
-        config = Config("LightGCN", "ml-100k", config_dict={"loss": "CW", "neg_num": 20})
-        dataset = create_dataset(config)
-        train, _, _ = data_preparation(config, dataset)
-        yield config, train
-    finally:
-        os.chdir(cwd)
+def ml100k(module_workdir):
+    config = Config("LightGCN", "ml-100k", config_dict={"loss": "CW", "neg_num": 20})
+    train, _, _ = data_preparation(config, create_dataset(config))
+    return config, train
 
 
 def build(model, loss, train, **extra):
@@ -59,17 +50,6 @@ def test_cosine_scores_are_bounded_in_evaluation(ml100k):
     m.eval()
     scores = m.full_sort_predict(Interaction({"user_id": torch.arange(1, 30)}))
     assert scores.abs().max() <= 0.5 + 1e-6  # half cosine
-
-
-def test_candidate_scores_matmul_and_gather_paths_agree():
-    g = torch.Generator().manual_seed(0)
-    user = torch.randn(6, 8, generator=g, dtype=torch.float64)
-    small = torch.randn(12, 8, generator=g, dtype=torch.float64)  # 12 <= 48 * 5: matmul path
-    large = torch.randn(300, 8, generator=g, dtype=torch.float64)  # 300 > 48 * 5: gather path
-    for table in (small, large):
-        ids = torch.randint(0, table.shape[0], (6, 5), generator=g)
-        expected = torch.stack([torch.stack([user[b] @ table[ids[b, j]] for j in range(5)]) for b in range(6)])
-        torch.testing.assert_close(candidate_scores(user, table, ids), expected)
 
 
 def test_training_batch_gives_finite_loss_and_gradients(ml100k):
