@@ -43,13 +43,11 @@ def test_every_registered_loss_comes_from_a_loss_module_and_is_under_contract():
     assert test_losses_contract.NAMES == available_losses()
 
 
-PENDING = {"CW": "its docstring still lists default values"}  # strict: passes once it is fixed
 
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.xfail(reason=PENDING[n], strict=True)) if n in PENDING else n
-     for n in available_losses()],
+    available_losses(),
 )
 def test_docstrings_state_no_default_values(name):
     cls = LOSSES[name]

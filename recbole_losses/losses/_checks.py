@@ -37,19 +37,40 @@ def check_nonnegative(owner: str, name: str, value) -> float:
     return check_above(owner, name, value, 0.0, inclusive=True)
 
 
+def _interval(low: float, high: float, closed: str) -> tuple[bool, bool, str]:
+    """Which ends belong to the interval, and its text: ``[low, high)`` for ``closed="left"``."""
+    if closed not in ("both", "left", "right", "neither"):
+        raise ValueError(f"closed must be one of ['both', 'left', 'right', 'neither'], got {closed!r}")
+    left, right = closed in ("both", "left"), closed in ("both", "right")
+    return left, right, f"{'[' if left else '('}{low:g}, {high:g}{']' if right else ')'}"
+
+
+def _within(value: float, low: float, high: float, left: bool, right: bool) -> bool:
+    return (value >= low if left else value > low) and (value <= high if right else value < high)
+
+
 def check_interval(owner: str, name: str, value, low: float, high: float, *, closed: str = "both") -> float:
     """A number in the interval from ``low`` to ``high``; ``closed`` names the ends that belong
     to it: ``both`` [low, high], ``left`` [low, high), ``right`` (low, high], ``neither`` (low, high)."""
-    if closed not in ("both", "left", "right", "neither"):
-        raise ValueError(f"closed must be one of ['both', 'left', 'right', 'neither'], got {closed!r}")
+    left, right, interval = _interval(low, high, closed)
     value = check_number(owner, name, value)
-    left, right = closed in ("both", "left"), closed in ("both", "right")
-    above = value >= low if left else value > low
-    below = value <= high if right else value < high
-    if not (above and below):
-        interval = f"{'[' if left else '('}{low:g}, {high:g}{']' if right else ')'}"
+    if not _within(value, low, high, left, right):
         raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}")
     return value
+
+
+def check_interval_or_choice(owner: str, name: str, value, low: float, high: float, choices: Iterable[str], *,
+                             closed: str = "both") -> float | str:
+    """One of the strings ``choices`` (a string is checked as :func:`check_choice`), or a number in
+    the interval (as :func:`check_interval`)."""
+    choices = list(choices)
+    left, right, interval = _interval(low, high, closed)
+    if isinstance(value, str):
+        return check_choice(owner, name, value, choices)
+    if not isinstance(value, bool) and isinstance(value, (int, float)) and _within(value, low, high, left, right):
+        return float(value)
+    options = " or ".join(repr(c) for c in choices)
+    raise ValueError(f"{owner}: {name} must be in {interval} or {options}, got {value!r}")
 
 
 def check_half_open_unit(owner: str, name: str, value) -> float:

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from ._checks import check_choice, check_half_open_unit, check_nonnegative, check_open_unit, check_positive
+from ._checks import check_choice, check_interval_or_choice, check_nonnegative, check_open_unit, check_positive
 from ..functional import ACTIVATIONS, log_activation, log_mean_exp, log_weighted_activation_sum
 from .base import RankingLoss
 from .registry import register_loss
@@ -45,9 +45,9 @@ class CW(RankingLoss):
 
     Note: β = 0, τ⁺ = 0 gives PSL under every weighting; additionally σ = exp gives SL. τ⁺ = 0 is
     the paper's L_W (weighting only), β = 0 its L_C (correction only); with τ⁺ = 0 no floor applies.
-    Args: tau > 0 (0.1); beta >= 0 (0.8); tau_plus in [0, 1) or "pop" (0.1); activation in
-    relu, tanh, atan, exp (relu); floor in (0, 1) (0.01, used by floor_mode "relative");
-    floor_mode in relative, absolute (relative); weighting in spec, hcl, inside (spec).
+    Args: tau > 0; beta >= 0; tau_plus in [0, 1) or "pop"; activation in relu, tanh, atan, exp;
+    floor in (0, 1), used by floor_mode "relative"; floor_mode in relative, absolute; weighting in
+    spec, hcl, inside (defaults: the signature).
     ``tau_plus="pop"``: per row, τ⁺ = mean over the row's negatives j of n_j / n_users, the share
     of training users who interacted with j (needs :meth:`setup` and ``neg_item``).
     Default score: half cosine.
@@ -71,13 +71,7 @@ class CW(RankingLoss):
         super().__init__()
         self.tau = check_positive(self.name, "tau", tau)
         self.beta = check_nonnegative(self.name, "beta", beta)
-        if isinstance(tau_plus, str):
-            self.tau_plus = check_choice(self.name, "tau_plus", tau_plus, ["pop"])
-        else:
-            try:
-                self.tau_plus = check_half_open_unit(self.name, "tau_plus", tau_plus)
-            except ValueError:
-                raise ValueError(f"CW: tau_plus must be in [0, 1) or 'pop', got {tau_plus!r}") from None
+        self.tau_plus = check_interval_or_choice(self.name, "tau_plus", tau_plus, 0.0, 1.0, ["pop"], closed="left")
         self.activation = check_choice(self.name, "activation", activation, ACTIVATIONS)
         self.floor = check_open_unit(self.name, "floor", floor)
         self.floor_mode = check_choice(self.name, "floor_mode", floor_mode, FLOOR_MODES)
