@@ -33,7 +33,7 @@ class CCL(RankingLoss):
     prefix = "ccl_"
     default_score = "cos"
 
-    def __init__(self, margin: float = 0.7, neg_weight: float = 1.0):
+    def __init__(self, margin: float = 0.5, neg_weight: float = 10.0):
         super().__init__()
         self.margin = check_interval(self.name, "margin", margin, -1.0, 1.0)
         self.neg_weight = check_positive(self.name, "neg_weight", neg_weight)

@@ -51,7 +51,7 @@ class DrRL(RankingLoss):
     def __init__(
         self,
         gamma: float = 150.0,
-        c: float = 1.0,
+        c: float = 10.0,
         eps: float = 0.1,
         margin_init: float = 0.7,
         margin_lr: float = 1e-3,
