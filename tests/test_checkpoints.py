@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import recbole_losses
-from recbole_losses.compat import load_checkpoint
+from recbole_losses.checkpoint import load_checkpoint
 from recbole_losses.quick_start import build_run
 from test_training_state import STATE, write_toy_dataset
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from recbole_losses import build_loss
-from recbole_losses.compat import load_checkpoint
+from recbole_losses.checkpoint import load_checkpoint
 from recbole_losses.losses import LLPAUC, AdvInfoNCE, DrRL, SLatK
 from recbole_losses.losses.slatk import _padded_positives
 
