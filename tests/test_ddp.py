@@ -175,3 +175,26 @@ def test_metrics_agree_with_a_single_process_run(workdir, ranks, loss):
     assert abs(ddp - single) <= TRAIN_TOLERANCE[loss]
     if loss != "LLPAUC":
         assert ddp - untrained > TRAIN_TOLERANCE[loss]
+
+
+def test_config_starts_no_process_group_the_quick_start_does(workdir):
+    """Building a rank's Config resolves its settings only; the process group is joined by
+    recbole_losses.distributed.init_process_group (called by the quick start before any data)."""
+    import torch.distributed as dist
+
+    from recbole_losses import Config, distributed
+
+    root = write_toy_dataset(workdir)
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    settings = {**_config(root, "SL"), "loss": "SL", "local_rank": 0, "nproc": 1, "world_size": 1, "port": str(port)}
+    config = Config("MF", "toy", config_dict=settings)
+    assert not dist.is_initialized()
+    assert config["backend"] == "gloo" and config["device"].type == "cpu" and not config["single_spec"]
+    try:
+        distributed.init_process_group(config)
+        assert dist.is_initialized() and dist.get_world_size() == 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

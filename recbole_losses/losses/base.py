@@ -93,7 +93,7 @@ class RankingLoss(nn.Module):
     # ------------------------------------------------------------------------------------------
     # Training-time state. A loss with parameters, buffers or a schedule of its own takes part in
     # training through these hooks, all no-ops by default; recbole_losses.trainer.Trainer calls
-    # them (LossStateMixin) and the composed model calls attach(). Parameters and buffers are
+    # them and the composed model calls attach(). Parameters and buffers are
     # registered on the loss, which is the model's child ``loss``, so checkpoints hold them.
     # ------------------------------------------------------------------------------------------
 
