@@ -30,6 +30,7 @@ import pickle
 import random
 import tempfile
 import uuid
+import warnings
 import zipfile
 
 import numpy as np
@@ -162,12 +163,15 @@ def data_fingerprint(dataset) -> dict:
 
 def check_data(saved: dict | None, current: dict, path, data_path: str) -> None:
     """ValueError unless the data a checkpoint was trained on (``saved``, its ``data`` entry) is
-    the data now loaded (``current``): same token -> id maps, same training interactions."""
+    the data now loaded (``current``): same token -> id maps, same training interactions. A
+    checkpoint without the entry (older files) gets a warning saying it cannot be checked."""
     if saved is None:
-        raise ValueError(
-            f"checkpoint {path} holds no fingerprint of its training data, so it cannot be checked "
-            "against the data now loaded; it was written by an older recbole_losses: retrain"
+        warnings.warn(
+            f"checkpoint {path} holds no fingerprint of its training data (written by an older "
+            f"recbole_losses), so it cannot be checked against the data now loaded from {data_path}: "
+            "make sure that data is unchanged (same rows in the same order)", UserWarning, stacklevel=3,
         )
+        return
     if saved["sha256"] == current["sha256"]:
         return
     if saved["user_tokens"] != current["user_tokens"] or saved["item_tokens"] != current["item_tokens"]:

@@ -156,12 +156,19 @@ def run(
 
 
 class StoredConfig(Config):
-    """The :class:`Config` of settings read from a checkpoint: ``config_dict`` values are taken as
-    the typed values they are. RecBole's ``Config`` ``eval()``s every string of a ``config_dict``
-    (``_convert_config_dict``), which would run code a file carries."""
+    """The :class:`Config` of a run rebuilt from a checkpoint: the ``stored`` settings are taken as
+    the typed values they are, never evaluated (RecBole's ``Config`` ``eval()``s every string of a
+    ``config_dict``, ``_convert_config_dict``, which would run code a file carries); the caller's
+    ``overrides`` are read as ``run``'s ``config_dict`` is."""
+
+    def __init__(self, model, dataset, stored: dict, overrides: dict | None = None):
+        overrides = dict(overrides or {})
+        self._stored = {k: v for k, v in stored.items() if k not in overrides}
+        super().__init__(model, dataset, None, {**self._stored, **overrides})
 
     def _convert_config_dict(self, config_dict):
-        return dict(config_dict)
+        given = {k: v for k, v in config_dict.items() if k not in self._stored}
+        return {**super()._convert_config_dict(given), **{k: v for k, v in config_dict.items() if k in self._stored}}
 
 
 def load_data_and_model(model_file, config_dict: dict | None = None):
@@ -169,28 +176,28 @@ def load_data_and_model(model_file, config_dict: dict | None = None):
     torch's safe ``weights_only`` loader (files holding pickled objects are refused, see
     :func:`recbole_losses.checkpoint.load_checkpoint`). The run is rebuilt from the settings stored
     in the checkpoint, as data: nothing read from the file is evaluated (``config_dict`` overrides
-    them, also taken as typed values, e.g. ``{"use_gpu": False}``). The data loaded must be the
+    them, e.g. ``{"use_gpu": False}``). The data loaded must be the
     data the model was trained on (same token -> id maps and training interactions), else
     ValueError. Returns ``(config, model, dataset, train_data, valid_data, test_data)`` with the
     model's weights loaded, in eval mode."""
     checkpoint = load_checkpoint(model_file, map_location="cpu")
     saved = checkpoint.get("config")
-    if not isinstance(saved, dict) or not isinstance(saved.get("external"), dict) \
+    if not isinstance(saved, dict) or not isinstance(saved.get("external"), dict) or not isinstance(saved.get("dataset"), str) \
             or not all(isinstance(k, str) for k in saved["external"]):
         raise ValueError(f"checkpoint {model_file} was not written by a recbole_losses trainer (no plain config)")
     known = {name for names in available_models().values() for name in names}
     if saved.get("model") not in known:
         raise ValueError(f"checkpoint {model_file} names model {saved.get('model')!r}, not one of the "
                          f"general recommenders recbole_losses trains: {', '.join(sorted(known))}")
-    config_dict = {**saved["external"], **(config_dict or {})}
-    config = StoredConfig(saved["model"], saved["dataset"], None, config_dict)
+    config = StoredConfig(saved["model"], saved["dataset"], saved["external"], config_dict)
     config, dataset, loaders, model, _ = _build(config)
     check_data(checkpoint.get("data"), data_fingerprint(loaders[0]._dataset), model_file, config["data_path"])
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
+        detail = " ".join(line.strip() for line in str(err).splitlines()[:2])
         raise ValueError(f"checkpoint {model_file} does not fit the model {saved['model']} rebuilt from its "
-                         f"settings: {str(err).splitlines()[0]} {str(err).splitlines()[1:2]}") from None
+                         f"settings: {detail}") from None
     model.load_other_parameter(checkpoint.get("other_parameter"))
     model.eval()
     return (config, model, dataset, *loaders)
