@@ -1,7 +1,11 @@
 """Checkpoints, resuming and determinism on CPU: a run stopped and resumed from its checkpoint ends
 exactly where the uninterrupted run ends (parameters, loss state, metrics); checkpoints load with
 torch's safe loader (torch >= 2.6 default) and rebuild the model for inference; foreign pickled
-files are refused without running their code; the same seed gives the same metrics twice."""
+files are refused without running their code; the same seed gives the same metrics twice. Then the
+cases of docs/reliability.md's checkpoint table: stored strings never evaluated, unique names,
+atomic writes, clear errors for truncated files, resuming into the run's own folder and only from a
+checkpoint of the same model, loss, dataset and data (from Python, the command line and YAML), and
+every backbone x score saved, loaded and resumed."""
 
 import ast
 import os
