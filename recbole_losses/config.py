@@ -12,6 +12,7 @@ its ``--key=value`` arguments), never from ``sys.argv``: the Python API stays de
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 

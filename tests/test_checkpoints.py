@@ -317,8 +317,8 @@ def test_a_checkpoint_without_a_data_fingerprint_loads_with_a_warning(toy):
 def test_load_overrides_are_read_like_run_settings_and_stored_settings_stay_typed(toy):
     trainer, _ = _trained(toy, run="saved", embedding_size=8)
     checkpoint = torch.load(trainer.saved_model_file)
-    checkpoint["config"]["external"]["note"] = "[1, 2]"
+    checkpoint["config"]["external"]["user_note_text"] = "[1, 2]"
     torch.save(checkpoint, toy / "noted.pth")
     config, *_ = recbole_losses.load_data_and_model(str(toy / "noted.pth"), {"topk": "[5]", "use_gpu": "False"})
-    assert config["note"] == "[1, 2]" and config["embedding_size"] == 8
+    assert config["user_note_text"] == "[1, 2]" and config["embedding_size"] == 8
     assert config["topk"] == [5] and config["use_gpu"] is False
