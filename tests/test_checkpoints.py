@@ -204,6 +204,22 @@ def test_a_truncated_checkpoint_is_a_clear_error_naming_the_file(toy):
         load_checkpoint("nowhere.pth")
 
 
+def test_resuming_a_truncated_checkpoint_from_the_cli_is_a_one_line_error(toy, capsys):
+    from recbole_losses import cli
+
+    trainer, _ = _trained(toy)
+    data = open(trainer.saved_model_file, "rb").read()
+    with open(trainer.saved_model_file, "wb") as f:
+        f.write(data[:100])
+    argv = ["--model=MF", "--loss=SL", "--dataset=toy", f"--data_path={toy}", "--epochs=1", "--neg_num=8",
+            "--pos_num=2", "--topk=[5]", "--valid_metric=NDCG@5", "--use_gpu=False", "--state=WARNING",
+            f"--checkpoint_dir={toy / 'resumed'}", f"--resume_checkpoint={trainer.saved_model_file}"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after RecBole's own warnings
+    assert err == (f"error: checkpoint {trainer.saved_model_file} is not a complete torch checkpoint (truncated, "
+                   "e.g. by an interrupted copy, or not written by torch.save; 100 bytes)")
+
+
 def test_resume_writes_into_the_runs_own_checkpoint_dir(toy):
     stopped, _ = _trained(toy, run="stopped", loss="DrRL", epochs=2)
     original = open(stopped.saved_model_file, "rb").read()
