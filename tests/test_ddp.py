@@ -198,3 +198,26 @@ def test_config_starts_no_process_group_the_quick_start_does(workdir):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_run_spawns_the_ranks_and_resumes_in_multi_process_mode(workdir):
+    """recbole_losses.run with nproc = 2 spawns the ranks itself (distributed.spawn) and returns
+    rank 0's result; resuming its checkpoint (resume_checkpoint) continues in multi-process mode,
+    saving into the resumed run's own checkpoint_dir."""
+    import recbole_losses
+
+    root = write_toy_dataset(workdir)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(str(s.getsockname()[1]))
+    settings = {**_config(root, "DrRL", epochs=2, eval_step=0), "nproc": 2, "port": ports[0]}
+    first = recbole_losses.run("MF", "DrRL", "toy", config_dict=settings)
+    assert len(first["train_epoch_seconds"]) == 2
+    (saved,) = (root / "saved").iterdir()
+    original = saved.read_bytes()
+    resumed = recbole_losses.run("MF", "DrRL", "toy", config_dict={
+        **settings, "epochs": 3, "port": ports[1], "checkpoint_dir": str(root / "resumed"), "resume_checkpoint": str(saved)})
+    assert len(resumed["train_epoch_seconds"]) == 1  # epoch 2 only
+    assert len(list((root / "resumed").iterdir())) == 1 and saved.read_bytes() == original
