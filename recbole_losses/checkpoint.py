@@ -53,6 +53,10 @@ __all__ = [
 LAUNCH_KEYS = ("local_rank", "nproc", "world_size", "ip", "port", "offset", "backend", "resume_checkpoint")
 
 
+# RecBole's entries, which loading and resuming read.
+TRAINER_ENTRIES = ("epoch", "cur_step", "best_valid_score", "state_dict", "optimizer")
+
+
 def checkpoint_filename(model: str, time: str) -> str:
     """``<model>-<time>-<8 random hex digits>.pth``: RecBole's ``<model>-<time>.pth`` names two runs
     started in the same second alike; the random part (a UUID4's) keeps them apart."""
@@ -130,18 +134,22 @@ def plain_config(config) -> dict:
 
 def check_compatible(checkpoint: dict, config, path) -> None:
     """ValueError naming both sides unless ``checkpoint`` was written by a run of the same model,
-    loss and dataset as ``config``."""
+    loss and dataset as ``config`` (and holds RecBole's entries, :data:`TRAINER_ENTRIES`)."""
     saved = checkpoint.get("config")
     if not isinstance(saved, dict) or "model" not in saved:
         raise ValueError(f"checkpoint {path} was not written by a recbole_losses trainer (no plain config)")
+    missing = [k for k in TRAINER_ENTRIES if k not in checkpoint]
+    if missing:
+        raise ValueError(f"checkpoint {path} lacks {', '.join(missing)}: not a whole recbole_losses checkpoint")
 
     def describe(c):
-        return f"model {c['model']} with loss {c['loss']} on dataset {c['dataset']}"
+        return f"model {c.get('model')} with loss {c.get('loss')} on dataset {c.get('dataset')}"
 
-    if any(str(saved.get(k)) != str(config[k]) for k in ("model", "loss", "dataset")):
+    current = {k: config[k] for k in ("model", "loss", "dataset")}
+    if any(str(saved.get(k)) != str(v) for k, v in current.items()):
         raise ValueError(
             f"checkpoint {path} was written by a run of {describe(saved)}, but this run is "
-            f"{describe(config)}: resume or load a checkpoint of the same model, loss and dataset"
+            f"{describe(current)}: resume or load a checkpoint of the same model, loss and dataset"
         )
 
 
