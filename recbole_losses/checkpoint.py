@@ -9,7 +9,8 @@ values only:
   state included), ``other_parameter``, ``optimizer``; plus ``best_valid_result``;
 - ``config``: :func:`plain_config` (model, loss, dataset, the user's settings as plain values);
 - ``rng``: :func:`get_rng_state` (torch, CUDA, NumPy, Python, the training loader's generator),
-  so a resumed run continues exactly as the uninterrupted one;
+  so a resumed run continues exactly as the uninterrupted one; ``rank_rng``: every rank's, in
+  global rank order, for a multi-process run (None otherwise);
 - ``data``: :func:`data_fingerprint` of the training split (the user and item token -> id maps
   and a SHA-256 of the training interactions), checked by :func:`check_data` before a checkpoint
   is applied to data, so saved ids never silently point at other users or items.

@@ -12,8 +12,8 @@ default with GPUs, or ``gloo``, the default on CPU). A process is one rank when 
 - :func:`init_process_group` joins the process group (reusing one already initialised, e.g. a
   second run in the process); the quick start calls it before any data is loaded.
 - :func:`spawn` runs a function in ``nproc`` spawned processes, one rank each.
-- :func:`broadcast_parameters`, :func:`broadcast_object`, :func:`average_gradients`,
-  :func:`sync_step_state`, :func:`barrier`: what the trainer does across ranks (see
+- :func:`broadcast_parameters`, :func:`broadcast_object`, :func:`all_gather_object`,
+  :func:`average_gradients`, :func:`sync_step_state`, :func:`barrier`: what the trainer does across ranks (see
   :class:`recbole_losses.trainer.RecBoleFixes`).
 """
 
@@ -24,10 +24,12 @@ import os
 import torch
 
 __all__ = [
+    "all_gather_object",
     "average_gradients",
     "barrier",
     "broadcast_object",
     "broadcast_parameters",
+    "global_rank",
     "init_process_group",
     "is_multi_process",
     "resolve_settings",
@@ -134,6 +136,20 @@ def broadcast_object(value):
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def all_gather_object(value) -> list:
+    """Every rank's ``value``, in global rank order, on every rank."""
+    import torch.distributed as dist
+
+    values = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def global_rank(config) -> int:
+    """This process's rank among all processes (0 for a single process)."""
+    return config["local_rank"] + config["offset"] if is_multi_process(config) else 0
 
 
 def barrier() -> None:

@@ -51,7 +51,8 @@ class RecBoleFixes:
     ``<model>-<time>-<random>.pth`` in ``checkpoint_dir`` and written atomically.
     :meth:`resume_checkpoint` refuses a checkpoint of another model, loss or dataset, copies the
     checkpoint into this run's own file (later saves go there, never into the file resumed from),
-    restores the random states at the start of :meth:`fit` and, there, refuses training data
+    restores the random states at the start of :meth:`fit` (in multi-process mode each rank's
+    own, ``rank_rng``, when the world size is unchanged) and, there, refuses training data
     that differs from the checkpoint's (other token -> id maps or interactions).
 
     **Finite loss**: training stops at the first batch whose loss is NaN *or* ±inf (RecBole checks
@@ -151,7 +152,11 @@ class RecBoleFixes:
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self._resume_rng = checkpoint.get("rng")
+        rank_rng = checkpoint.get("rank_rng")
+        if self.distributed and rank_rng and len(rank_rng) == self.config["world_size"]:
+            self._resume_rng = rank_rng[distributed.global_rank(self.config)]  # this rank's own streams
+        else:
+            self._resume_rng = checkpoint.get("rng")
         self._resume_file, self._resume_data = resume_file, checkpoint.get("data")
         if self._writes_checkpoints():
             save_checkpoint({**checkpoint, "config": plain_config(self.config)}, self.saved_model_file)
@@ -174,6 +179,9 @@ class RecBoleFixes:
         return self.config["single_spec"] or self.config["local_rank"] == 0
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        rng = get_rng_state(getattr(self._train_loader, "generator", None))
+        # Every rank reaches this point together (RecBole saves on reduced validation results).
+        rank_rng = distributed.all_gather_object(rng) if self.distributed else None
         if not self._writes_checkpoints():
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
@@ -187,7 +195,8 @@ class RecBoleFixes:
             "state_dict": self.model.state_dict(),
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
-            "rng": get_rng_state(getattr(self._train_loader, "generator", None)),
+            "rng": rng,
+            "rank_rng": rank_rng,
             "data": self._data_fingerprint,
         }
         save_checkpoint(state, saved_model_file)
