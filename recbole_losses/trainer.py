@@ -64,9 +64,9 @@ class RecBoleFixes:
     ``DistributedDataParallel`` wrapper (GPU only; it cannot follow a loss that freezes parameters
     for an epoch, nor state updated outside autograd) is not used. Instead rank 0's parameters,
     buffers and checkpoint name are broadcast at construction; before every optimiser step the
-    gradients are averaged over the ranks, then ``clip_grad_norm`` applies; a barrier precedes
-    loading a checkpoint (only rank 0 writes them). RecBole's data sharding and metric reduction
-    are unchanged.
+    gradients are averaged over the ranks, then ``clip_grad_norm`` applies; only rank 0 writes
+    checkpoints, with every rank's random state gathered into them, and a barrier precedes
+    loading one. RecBole's data sharding and metric reduction are unchanged.
     """
 
     _train_loader = None
