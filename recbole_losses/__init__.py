@@ -2,17 +2,17 @@
 
 ``recbole_losses.LOSSES`` / ``build_loss`` give the losses alone (score tensors in, a scalar out);
 ``recbole_losses.run`` trains a RecBole model with one; ``Config`` is RecBole's configurator with
-the plugin's names and defaults. Importing the package applies :mod:`recbole_losses.compat`.
+the plugin's names and defaults. Importing the package applies :mod:`recbole_losses.compat` once
+(RecBole needs its patches when it runs, not when it is imported).
 """
 
 from . import compat
+from .config import Config
+from .losses import LOSSES, RankingLoss, available_losses, build_loss, register_loss
+from .models import available_models, resolve_model
+from .quick_start import load_data_and_model, run
 
 compat.apply_all()
-
-from .config import Config  # noqa: E402
-from .losses import LOSSES, RankingLoss, available_losses, build_loss, register_loss  # noqa: E402
-from .models import available_models, resolve_model  # noqa: E402
-from .quick_start import load_data_and_model, run  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -10,23 +10,21 @@ Nothing here edits RecBole's files.
 - :func:`patch_dok_update`: ``recbole/model/general_recommender/{lightgcn,ngcf,...}.py`` build the
   adjacency with ``dok_matrix._update``, removed in SciPy 1.13, so LightGCN/NGCF failed at
   construction. We restore ``_update`` as "add these entries" on the matrix's own dict.
-- :func:`load_checkpoint`: ``recbole/trainer/trainer.py`` calls ``torch.load`` without
-  ``weights_only``; torch >= 2.6 defaults it to True and RecBole's checkpoints (a pickled ``Config``)
-  fail to load. Our trainers write checkpoints of tensors and plain values only and read them
-  through this function with the safe loader; pickled files need ``trusted=True``.
 - ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
   import it (see ``recbole_losses.quick_start``).
+
+Not patches, so elsewhere: ``recbole/trainer/trainer.py`` loads checkpoints with a bare
+``torch.load``, which torch >= 2.6 refuses for RecBole's pickled ``Config``; our trainers write and
+read checkpoints of plain values instead (:mod:`recbole_losses.checkpoint`,
+:class:`recbole_losses.trainer.RecBoleFixes`).
 """
 
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-__all__ = ["apply_all", "load_checkpoint", "patch_dok_update", "patch_numpy_aliases"]
+__all__ = ["apply_all", "patch_dok_update", "patch_numpy_aliases"]
 
 _NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
 
@@ -54,25 +52,7 @@ def patch_dok_update() -> bool:
     return True
 
 
-def load_checkpoint(path, map_location=None, trusted: bool = False) -> dict:
-    """Load a checkpoint: by default with torch's safe ``weights_only`` loader, which reads the
-    checkpoints this library's trainers write (tensors and plain values only) and refuses files
-    holding pickled objects, such as stock RecBole checkpoints (a pickled ``Config``) or a
-    foreign file, without running any of their code. ``trusted=True`` uses the full unpickler:
-    only for files from a source you trust (it can run arbitrary code)."""
-    if trusted:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"checkpoint {path} holds pickled Python objects (stock RecBole checkpoints, or files "
-            "from elsewhere, do), which are not unpickled unless trusted: if you trust its source, "
-            "load it with recbole_losses.compat.load_checkpoint(path, trusted=True). "
-            f"torch said: {str(err).splitlines()[0]}"
-        ) from None
-
-
 def apply_all() -> None:
+    """Every patch above; each is idempotent. ``import recbole_losses`` calls it once."""
     patch_numpy_aliases()
     patch_dok_update()

@@ -16,15 +16,12 @@ import os
 import warnings
 from pathlib import Path
 
-from . import compat
+from recbole.config import Config as RecBoleConfig
 
-compat.apply_all()
-
-from recbole.config import Config as RecBoleConfig  # noqa: E402
-
-from .data.sampler import DISTRIBUTIONS  # noqa: E402
-from .losses import LOSSES, SCORE_FUNCTIONS, canonical_loss_name, get_loss_class  # noqa: E402
-from .models import resolve_model  # noqa: E402
+from .data.sampler import DISTRIBUTIONS
+from .distributed import resolve_settings
+from .losses import LOSSES, SCORE_FUNCTIONS, canonical_loss_name, get_loss_class
+from .models import resolve_model
 
 
 def properties_dir() -> Path:
@@ -133,43 +130,12 @@ class Config(RecBoleConfig):
 
     def _init_device(self):
         """RecBole's device set-up; in its multi-process mode (``local_rank`` set, as
-        :func:`recbole_losses.run` does for ``nproc`` > 1) also on CPU. RecBole hard-codes the
-        ``nccl`` backend and a CUDA device per rank; here the backend is ``backend`` (default
-        ``nccl`` with a GPU, ``gloo`` without), the device is ``cuda:<local_rank>`` or the CPU,
-        and an already initialised process group (a second run in the same process) is reused."""
-        cfg = self.final_config_dict
-        if "local_rank" not in cfg:
+        :func:`recbole_losses.run` does for ``nproc`` > 1) also on CPU, the keys resolved by
+        :func:`recbole_losses.distributed.resolve_settings`. No process group is started here:
+        :func:`recbole_losses.distributed.init_process_group` does that, from the quick start."""
+        if "local_rank" not in self.final_config_dict:
             return super()._init_device()
-        import torch
-        import torch.distributed as dist
-
-        gpu_id = cfg["gpu_id"]
-        cfg["gpu_id"] = ",".join(map(str, gpu_id)) if isinstance(gpu_id, tuple) else str(gpu_id)
-        use_cuda = bool(cfg["use_gpu"]) and len(cfg["gpu_id"]) > 0 and torch.cuda.is_available()
-        if use_cuda:
-            os.environ["CUDA_VISIBLE_DEVICES"] = cfg["gpu_id"]
-        for key, default in (("nproc", 1), ("offset", 0), ("ip", "localhost"), ("port", "5678")):
-            if cfg.get(key) is None:
-                cfg[key] = default
-        if cfg.get("world_size") in (None, -1):
-            cfg["world_size"] = cfg["nproc"]
-        backend = cfg.get("backend") or ("nccl" if use_cuda else "gloo")
-        if backend not in ("nccl", "gloo") or (backend == "nccl" and not use_cuda):
-            raise ValueError(f"backend must be 'nccl' (GPUs) or 'gloo' (CPU or GPUs), got {backend!r} (GPU in use: {use_cuda})")
-        cfg["backend"] = backend
-        rank = cfg["local_rank"] + cfg["offset"]
-        if not 0 <= rank < cfg["world_size"]:
-            raise ValueError(f"rank local_rank + offset = {rank} is outside [0, world_size = {cfg['world_size']})")
-        if not dist.is_initialized():
-            dist.init_process_group(
-                backend=backend, rank=rank, world_size=cfg["world_size"], init_method=f"tcp://{cfg['ip']}:{cfg['port']}"
-            )
-        if use_cuda:
-            torch.cuda.set_device(cfg["local_rank"])
-        cfg["device"] = torch.device("cuda", cfg["local_rank"]) if use_cuda else torch.device("cpu")
-        cfg["single_spec"] = False
-        if cfg["local_rank"] != 0:
-            cfg["state"], cfg["show_progress"], cfg["verbose"] = "error", False, False
+        resolve_settings(self.final_config_dict)
 
     def _set_train_neg_sample_args(self):
         if self.final_config_dict.get("loss") is not None:

@@ -15,10 +15,12 @@ import torch
 from recbole.data import create_dataset
 from recbole.utils import init_logger, init_seed, set_color
 
+from . import distributed
+from .checkpoint import check_data, data_fingerprint, load_checkpoint
 from .config import Config
 from .data.dataloader import data_preparation
 from .data.datasets import canonical_dataset_name, check_dataset
-from .compat import load_checkpoint
+from .models import available_models
 from .trainer import get_trainer
 
 
@@ -83,7 +85,15 @@ def build_run(
     """Everything ``run`` trains with, built and logged: ``(config, (train, valid, test),
     recommender, trainer)``. For benchmarks and tools that drive the training loop themselves;
     ``data``: a RecBole dataset already built for the same dataset, reused instead of loading."""
-    config = run_config(model, loss, dataset, config_file_list, config_dict, cmd_args)
+    config, _, loaders, recommender, trainer = _build(run_config(model, loss, dataset, config_file_list, config_dict, cmd_args), data)
+    return config, loaders, recommender, trainer
+
+
+def _build(config, data=None):
+    """:func:`build_run` from its ``config``: joins the process group of a multi-process run,
+    seeds, loads the data (unless given), builds loaders, model and trainer; returns
+    ``(config, data, loaders, recommender, trainer)``."""
+    distributed.init_process_group(config)
     init_seed(config["seed"], config["reproducibility"])
     init_determinism(config)
     if data is None:
@@ -103,7 +113,7 @@ def build_run(
     if config["loss"] is not None:
         logger.info(set_color("loss", "pink") + f": {recommender.loss!r}, score={recommender.score}")
     trainer = get_trainer(config)(config, recommender)
-    return config, loaders, recommender, trainer
+    return config, data, loaders, recommender, trainer
 
 
 def run(
@@ -124,15 +134,21 @@ def run(
     are spawned on this machine, ranks ``offset`` .. ``offset + nproc - 1`` of ``world_size``
     (default ``nproc``), meeting at ``ip``:``port`` (default localhost:5678), over ``backend``
     (default nccl with GPUs, gloo on CPU); see docs/reliability.md. Returns global rank 0's
-    result (None on the other machines). With ``local_rank`` set, this process is that rank."""
+    result (None on the other machines). With ``local_rank`` set, this process is that rank.
+
+    ``resume_checkpoint`` (any config layer: ``--resume_checkpoint=PATH``, YAML, ``config_dict``):
+    continue the run that wrote that checkpoint (same model, loss and dataset, same data), saving
+    into this run's own ``checkpoint_dir``."""
     config_dict = dict(config_dict or {})
     if "local_rank" not in config_dict:
         config = run_config(model, loss, dataset, config_file_list, config_dict, cmd_args)
         if (config["nproc"] or 1) > 1:
-            return _spawn(config, (model, loss, dataset, config_file_list, config_dict, cmd_args, saved))
+            return distributed.spawn(_run_rank, config, (model, loss, dataset, config_file_list, config_dict, cmd_args, saved))
     config, (train_data, valid_data, test_data), _, trainer = build_run(
         model, loss, dataset, config_file_list, config_dict, cmd_args
     )
+    if config["resume_checkpoint"]:
+        trainer.resume_checkpoint(config["resume_checkpoint"])
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
@@ -149,58 +165,57 @@ def run(
     }
 
 
+class StoredConfig(Config):
+    """The :class:`Config` of a run rebuilt from a checkpoint: the ``stored`` settings are taken as
+    the typed values they are, never evaluated (RecBole's ``Config`` ``eval()``s every string of a
+    ``config_dict``, ``_convert_config_dict``, which would run code a file carries); the caller's
+    ``overrides`` are read as ``run``'s ``config_dict`` is."""
+
+    def __init__(self, model, dataset, stored: dict, overrides: dict | None = None):
+        overrides = dict(overrides or {})
+        self._stored = {k: v for k, v in stored.items() if k not in overrides}
+        super().__init__(model, dataset, None, {**self._stored, **overrides})
+
+    def _convert_config_dict(self, config_dict):
+        given = {k: v for k, v in config_dict.items() if k not in self._stored}
+        return {**super()._convert_config_dict(given), **{k: v for k, v in config_dict.items() if k in self._stored}}
+
+
 def load_data_and_model(model_file, config_dict: dict | None = None):
     """RecBole's ``load_data_and_model`` for checkpoints written by our trainers, read with
     torch's safe ``weights_only`` loader (files holding pickled objects are refused, see
-    :func:`recbole_losses.compat.load_checkpoint`). The run is rebuilt from the settings stored in
-    the checkpoint (``config_dict`` overrides them, e.g. ``use_gpu``); returns ``(config, model,
-    dataset, train_data, valid_data, test_data)`` with the model's weights loaded, in eval mode."""
+    :func:`recbole_losses.checkpoint.load_checkpoint`). The run is rebuilt from the settings stored
+    in the checkpoint, as data: nothing read from the file is evaluated (``config_dict`` overrides
+    them, e.g. ``{"use_gpu": False}``). The data loaded must be the
+    data the model was trained on (same token -> id maps and training interactions), else
+    ValueError. Returns ``(config, model, dataset, train_data, valid_data, test_data)`` with the
+    model's weights loaded, in eval mode."""
     checkpoint = load_checkpoint(model_file, map_location="cpu")
-    saved = checkpoint["config"]
-    if not isinstance(saved, dict) or "external" not in saved:
+    saved = checkpoint.get("config")
+    if not isinstance(saved, dict) or not isinstance(saved.get("external"), dict) or not isinstance(saved.get("dataset"), str) \
+            or not all(isinstance(k, str) for k in saved["external"]):
         raise ValueError(f"checkpoint {model_file} was not written by a recbole_losses trainer (no plain config)")
-    config_dict = {**saved["external"], **(config_dict or {})}
-    config = Config(saved["model"], saved["dataset"], None, config_dict)
-    init_seed(config["seed"], config["reproducibility"])
-    check_dataset(config)
-    dataset = create_dataset(config)
-    config, loaders, model, _ = build_run(saved["model"], None, saved["dataset"], None, config_dict, data=dataset)
-    model.load_state_dict(checkpoint["state_dict"])
+    known = {name for names in available_models().values() for name in names}
+    if saved.get("model") not in known:
+        raise ValueError(f"checkpoint {model_file} names model {saved.get('model')!r}, not one of the "
+                         f"general recommenders recbole_losses trains: {', '.join(sorted(known))}")
+    config = StoredConfig(saved["model"], saved["dataset"], saved["external"], config_dict)
+    config, dataset, loaders, model, _ = _build(config)
+    check_data(checkpoint.get("data"), data_fingerprint(loaders[0]._dataset), model_file, config["data_path"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        detail = " ".join(line.strip() for line in str(err).splitlines()[:2])
+        raise ValueError(f"checkpoint {model_file} does not fit the model {saved['model']} rebuilt from its "
+                         f"settings: {detail}") from None
     model.load_other_parameter(checkpoint.get("other_parameter"))
     model.eval()
     return (config, model, dataset, *loaders)
 
 
-def _spawn(config, run_args) -> dict | None:
-    """Run ``run(*run_args)`` in ``config['nproc']`` spawned processes, one per local rank."""
-    import torch.multiprocessing as mp
-
-    nproc = int(config["nproc"])
-    world_size = config["world_size"] if config["world_size"] not in (None, -1) else nproc
-    settings = {
-        "nproc": nproc, "world_size": world_size, "offset": config["offset"] or 0,
-        "ip": config["ip"] or "localhost", "port": config["port"] or "5678",
-    }
-    if not (0 <= settings["offset"] and settings["offset"] + nproc <= world_size):
-        raise ValueError(f"ranks offset .. offset + nproc - 1 = {settings['offset']} .. "
-                         f"{settings['offset'] + nproc - 1} do not fit in world_size = {world_size}")
-    queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_run_rank, args=(run_args, settings, queue), nprocs=nproc, join=True)
-    return None if queue.empty() else queue.get()
-
-
-def _run_rank(local_rank: int, run_args, settings: dict, queue) -> None:
-    import torch.distributed as dist
-
-    model, loss, dataset, config_file_list, config_dict, cmd_args, saved = run_args
-    config_dict = {**config_dict, **settings, "local_rank": local_rank}
-    try:
-        result = run(model, loss, dataset, config_file_list, config_dict, cmd_args, saved)
-        if local_rank + settings["offset"] == 0:
-            queue.put(result)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+def _run_rank(model, loss, dataset, config_file_list, config_dict, cmd_args, saved, rank_settings):
+    """:func:`run` as one rank of a spawned multi-process run (see :func:`distributed.spawn`)."""
+    return run(model, loss, dataset, config_file_list, {**config_dict, **rank_settings}, cmd_args, saved)
 
 
 __all__ = ["build_run", "load_data_and_model", "run"]

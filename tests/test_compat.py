@@ -1,4 +1,5 @@
-"""Each fix in recbole_losses.compat, and that recbole.quick_start (ray) is never imported."""
+"""Each fix in recbole_losses.compat, the checkpoint loader that replaces RecBole's bare torch.load,
+and that recbole.quick_start (ray) is never imported."""
 
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recbole_losses import compat
+from recbole_losses import checkpoint, compat
 
 
 def test_numpy_aliases_present_for_recbole_config():
@@ -43,8 +44,8 @@ def test_checkpoint_with_pickled_config_loads(workdir):
     with pytest.raises(Exception):
         torch.load("ckpt.pth")  # torch >= 2.6 default (weights_only=True) refuses it
     with pytest.raises(ValueError, match="trusted=True"):
-        compat.load_checkpoint("ckpt.pth", map_location="cpu")  # not unpickled unless trusted
-    loaded = compat.load_checkpoint("ckpt.pth", map_location="cpu", trusted=True)
+        checkpoint.load_checkpoint("ckpt.pth", map_location="cpu")  # not unpickled unless trusted
+    loaded = checkpoint.load_checkpoint("ckpt.pth", map_location="cpu", trusted=True)
     assert loaded["config"]["model"] == "BPR" and torch.equal(loaded["state_dict"]["w"], torch.ones(2))
 
 

@@ -176,3 +176,60 @@ def test_metrics_agree_with_a_single_process_run(workdir, ranks, loss):
     assert abs(ddp - single) <= TRAIN_TOLERANCE[loss]
     if loss != "LLPAUC":
         assert ddp - untrained > TRAIN_TOLERANCE[loss]
+
+
+def test_config_starts_no_process_group_the_quick_start_does(workdir):
+    """Building a rank's Config resolves its settings only; the process group is joined by
+    recbole_losses.distributed.init_process_group (called by the quick start before any data)."""
+    import torch.distributed as dist
+
+    from recbole_losses import Config, distributed
+
+    root = write_toy_dataset(workdir)
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    settings = {**_config(root, "SL"), "loss": "SL", "local_rank": 0, "nproc": 1, "world_size": 1, "port": str(port)}
+    config = Config("MF", "toy", config_dict=settings)
+    assert not dist.is_initialized()
+    assert config["backend"] == "gloo" and config["device"].type == "cpu" and not config["single_spec"]
+    try:
+        distributed.init_process_group(config)
+        assert dist.is_initialized() and dist.get_world_size() == 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def test_run_spawns_the_ranks_and_resumes_in_multi_process_mode(workdir):
+    """recbole_losses.run with nproc = 2 spawns the ranks itself (distributed.spawn) and returns
+    rank 0's result; resuming its checkpoint (resume_checkpoint) continues in multi-process mode,
+    saving into the resumed run's own checkpoint_dir, with each rank's own random streams: 2 epochs
+    + 1 resumed end bit for bit where 3 uninterrupted epochs end."""
+    import recbole_losses
+
+    root = write_toy_dataset(workdir)
+    ports = []
+    for _ in range(3):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(str(s.getsockname()[1]))
+    settings = {**_config(root, "DrRL", eval_step=0), "nproc": 2}  # eval_step 0: saves every epoch
+
+    def run(folder, epochs, port, **extra):
+        result = recbole_losses.run("MF", "DrRL", "toy", config_dict={
+            **settings, "epochs": epochs, "port": port, "checkpoint_dir": str(root / folder), **extra})
+        (saved,) = (root / folder).iterdir()
+        return result, saved
+
+    full, full_file = run("full", 3, ports[0])
+    first, first_file = run("first", 2, ports[1])
+    assert len(full["train_epoch_seconds"]) == 3 and len(first["train_epoch_seconds"]) == 2
+    original = first_file.read_bytes()
+    resumed, resumed_file = run("resumed", 3, ports[2], resume_checkpoint=str(first_file))
+    assert len(resumed["train_epoch_seconds"]) == 1  # epoch 2 only
+    assert first_file.read_bytes() == original
+    assert resumed["test_result"] == full["test_result"]
+    end, expected = torch.load(resumed_file)["state_dict"], torch.load(full_file)["state_dict"]
+    for key, value in expected.items():
+        assert torch.equal(end[key], value), key

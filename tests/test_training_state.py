@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from recbole_losses import build_loss
-from recbole_losses.compat import load_checkpoint
+from recbole_losses.checkpoint import load_checkpoint
 from recbole_losses.losses import LLPAUC, AdvInfoNCE, DrRL, SLatK
 from recbole_losses.losses.slatk import _padded_positives
 from conftest import STATE
@@ -280,3 +280,19 @@ def test_stateless_losses_train_as_before(toy):
     trainer, train_data, valid_data, _ = build(toy, "SL")
     assert len(trainer.optimizer.param_groups) == 1
     trainer.fit(train_data, valid_data, saved=False)
+
+
+def test_every_trainer_gets_the_recbole_fixes(workdir):
+    """Composed models, stock models on RecBole's Trainer and stock models with a trainer of their
+    own (RecVAE) all train with the same loss-agnostic fixes (checkpoints, finite loss, timing,
+    multi-process mode)."""
+    from recbole.trainer import RecVAETrainer
+
+    from recbole_losses.config import Config
+    from recbole_losses.trainer import RecBoleFixes, Trainer, get_trainer
+
+    assert get_trainer(Config("MF", "ml-100k", config_dict={"loss": "SL"})) is Trainer
+    assert get_trainer(Config("BPR", "ml-100k")) is Trainer
+    recvae = get_trainer(Config("RecVAE", "ml-100k"))
+    assert issubclass(recvae, RecBoleFixes) and issubclass(recvae, RecVAETrainer)
+    assert recvae.__mro__[1:3] == (RecBoleFixes, RecVAETrainer)

@@ -92,7 +92,9 @@ class LossRecommender(GeneralRecommender):
 
     def full_sort_predict(self, interaction):
         if self.restore_user_e is None or self.restore_item_e is None:
-            self.restore_user_e, self.restore_item_e = self.embeddings()
+            # Detached: with the dot score these are the embedding Parameters themselves, which as
+            # module attributes would be registered as parameters and land in the state dict.
+            self.restore_user_e, self.restore_item_e = (e.detach() for e in self.embeddings())
         user = interaction[self.USER_ID]
         return (self.restore_user_e[user] @ self.restore_item_e.T).view(-1)
 

@@ -404,7 +404,7 @@ def best_test_result(settings: TuneSettings, study, log=print) -> dict | None:
     values = best.user_attrs.get("config", best.params)
     config_dict = {**TRIAL_DEFAULTS, **values, "checkpoint_dir": best.user_attrs.get("checkpoint_dir", "saved")}
     checkpoint = best.user_attrs.get("checkpoint")
-    from ..compat import load_checkpoint
+    from ..checkpoint import load_checkpoint
     from ..quick_start import build_run
 
     if checkpoint and Path(checkpoint).is_file():
