@@ -404,16 +404,12 @@ def best_test_result(settings: TuneSettings, study, log=print) -> dict | None:
     values = best.user_attrs.get("config", best.params)
     config_dict = {**TRIAL_DEFAULTS, **values, "checkpoint_dir": best.user_attrs.get("checkpoint_dir", "saved")}
     checkpoint = best.user_attrs.get("checkpoint")
-    from ..checkpoint import load_checkpoint
     from ..quick_start import build_run
 
     if checkpoint and Path(checkpoint).is_file():
         config, loaders, recommender, trainer = build_run(settings.model, settings.loss, settings.dataset,
                                                           settings.config_files or None, config_dict,
                                                           settings.overrides)
-        # The checkpoint's evaluation caches first: with a dot score a composed model's cached
-        # embeddings are its own Parameters, saved in state_dict, which a fresh model lacks.
-        recommender.load_other_parameter(load_checkpoint(checkpoint, map_location="cpu").get("other_parameter"))
         result = trainer.evaluate(loaders[2], load_best_model=True, model_file=checkpoint)
         source = "checkpoint"
     else:
