@@ -1,4 +1,5 @@
-"""Paper presets: `preset: paper` layers the published tuned settings per dataset x model x loss."""
+"""Presets: `preset: paper` layers the published tuned settings per dataset x model x loss, `preset: tuned`
+the settings our tuning study selected on validation."""
 
 import configparser
 import fnmatch
@@ -10,12 +11,12 @@ import pytest
 from recbole_losses.config import Config, preset_combinations, properties_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = sorted((properties_dir() / "preset" / "paper").rglob("*.yaml"))
+PRESETS = sorted((properties_dir() / "preset").rglob("*.yaml"))
 
 
-def config(model, dataset, loss=None, **kwargs):
+def config(model, dataset, loss=None, preset="paper", **kwargs):
     cmd = kwargs.pop("cmd_args", None)
-    return Config(model, dataset, config_dict={"preset": "paper", **({"loss": loss} if loss else {}), **kwargs},
+    return Config(model, dataset, config_dict={"preset": preset, **({"loss": loss} if loss else {}), **kwargs},
                   cmd_args=cmd)
 
 
@@ -80,14 +81,22 @@ def test_coverage():
                           "XSimGCL": published}
 
 
-@pytest.mark.parametrize("path", PRESETS, ids=lambda p: str(p.relative_to(p.parents[3])))
+def test_tuned_preset_holds_the_settings_selected_on_validation():
+    assert preset_combinations("tuned") == {"health": {"LightGCN": ["CW", "PSL"], "MF": ["CW", "PSL"]}}
+    c = config("MF", "health", "CW", preset="tuned")
+    assert (c["learning_rate"], c["cw_tau"], c["cw_beta"], c["cw_weighting"], c["cw_tau_plus"]) == (0.1, 0.1, 1.0, "spec", 0.1)
+    c = config("LightGCN", "health", "PSL", preset="tuned")
+    assert (c["learning_rate"], c["psl_tau"], c["psl_activation"]) == (0.001, 0.1, "atan")
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: str(p.relative_to(p.parents[4])))
 def test_every_preset_file_is_valid_and_documented(path):
-    dataset, model, loss = path.parts[-3], path.parts[-2], path.stem
+    preset, dataset, model, loss = path.parts[-4], path.parts[-3], path.parts[-2], path.stem
     lines = [l for l in path.read_text(encoding="utf-8").splitlines() if l and not l.startswith("#")]
     assert lines
     for line in lines:
         assert re.match(r"^\w+: \S+\s+# \([a-z ]+\) \S", line), line
-    c = config(model, dataset, None if loss == "stock" else loss)  # validates every loss key and value
+    c = config(model, dataset, None if loss == "stock" else loss, preset)  # validates every loss key and value
     for line in lines:
         key = line.split(":")[0]
         assert key in c.final_config_dict
