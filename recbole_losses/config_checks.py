@@ -277,9 +277,16 @@ def check_settings(config) -> None:
     check_key_names(by_source)
     from .losses import LOSSES
 
-    # Loss keys, and the sampled batch mode's keys, are checked by config.validate with their own messages.
-    skip = {k for cls in LOSSES.values() for k in cls.config_keys()} | set(SAMPLED_MODE_KEYS)
+    from .models.xsimgcl import CONFIG_CHECKS as XSIMGCL_CHECKS
+
     final = config.final_config_dict
+    # A model's own keys are checked by the model's checks (their messages), here before data loads.
+    own = XSIMGCL_CHECKS if getattr(config, "model", None) == "XSimGCL" else {}
+    for key, check in own.items():
+        if key in config.external_config_dict:
+            check(final[key])
+    # Loss keys, and the sampled batch mode's keys, are checked by config.validate with their own messages.
+    skip = {k for cls in LOSSES.values() for k in cls.config_keys()} | set(SAMPLED_MODE_KEYS) | set(own)
     check_values({k: final[k] for k in config.external_config_dict if k in final}, config.internal_config_dict,
                  skip=skip)
     check_valid_metric(final["metrics"], final["topk"], final["valid_metric"])

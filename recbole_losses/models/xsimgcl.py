@@ -19,7 +19,15 @@ from ..functional import infonce
 from ..losses import check_int, check_nonnegative, check_positive
 from .graph import FastLightGCN
 
-__all__ = ["XSimGCL"]
+__all__ = ["CONFIG_CHECKS", "XSimGCL"]
+
+# XSimGCL's own keys, checked when its Config is built (before any data loads) and again by the
+# model; layer_cl's bound depends on n_layers and is checked by the model.
+CONFIG_CHECKS = {
+    "eps": lambda value: check_nonnegative("XSimGCL", "eps", value),
+    "lambda": lambda value: check_nonnegative("XSimGCL", "lambda", value),
+    "temperature": lambda value: check_positive("XSimGCL", "temperature", value),
+}
 
 
 class XSimGCL(FastLightGCN):
@@ -51,9 +59,9 @@ class XSimGCL(FastLightGCN):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.eps = check_nonnegative("XSimGCL", "eps", config["eps"])
-        self.cl_weight = check_nonnegative("XSimGCL", "lambda", config["lambda"])
-        self.cl_temperature = check_positive("XSimGCL", "temperature", config["temperature"])
+        self.eps = CONFIG_CHECKS["eps"](config["eps"])
+        self.cl_weight = CONFIG_CHECKS["lambda"](config["lambda"])
+        self.cl_temperature = CONFIG_CHECKS["temperature"](config["temperature"])
         check_int("XSimGCL", "n_layers", self.n_layers, 1)
         self.layer_cl = check_int("XSimGCL", "layer_cl", config["layer_cl"], 0, self.n_layers, maximum_name="n_layers")
         self.reg_weight = float(self.reg_weight or 0.0)
