@@ -277,11 +277,11 @@ def check_settings(config) -> None:
     check_key_names(by_source)
     from .losses import LOSSES
 
-    from .models.xsimgcl import CONFIG_CHECKS as XSIMGCL_CHECKS
+    from .models import model_config_checks
 
     final = config.final_config_dict
     # A model's own keys are checked by the model's checks (their messages), here before data loads.
-    own = XSIMGCL_CHECKS if getattr(config, "model", None) == "XSimGCL" else {}
+    own = model_config_checks(getattr(config, "model", None))
     for key, check in own.items():
         if key in config.external_config_dict:
             check(final[key])
