@@ -72,12 +72,13 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("@", "at"))
 
 
-def space_size(params_file: str | None, loss: str) -> tuple[list[str], str]:
-    """The searched keys and the number of grid points (``inf`` with a continuous range)."""
+def space_size(params_file: str | None, loss: str, out: str) -> tuple[list[str], str]:
+    """The searched keys and the number of grid points (``inf`` with a continuous range); a relative
+    ``params_file`` is read from ``out``, where the tuner runs."""
     from recbole_losses.tuning.space import default_params_file, read_params_file
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    params = read_params_file(params_file or default_params_file(loss))
+    params = read_params_file(Path(out) / params_file if params_file else default_params_file(loss))
     size = 1
     for param in params.values():
         dist = param.distribution
@@ -126,7 +127,9 @@ def study_args(args, name: str, variant: dict[str, str]) -> tuple[list[str], Pat
 
 
 def format_command(args, cmd: list[str]) -> str:
-    return f"cd {shlex.quote(args.out)} && python -m recbole_losses.tune " + " ".join(shlex.quote(c) for c in cmd)
+    """The command as reported: ``--data_path=DATA`` stands for the machine's data folder."""
+    shown = ["--data_path=DATA" if c.startswith("--data_path=") else c for c in cmd]
+    return f"cd {shlex.quote(args.out)} && python -m recbole_losses.tune " + " ".join(shlex.quote(c) for c in shown)
 
 
 def run_variant(args, name: str, variant: dict[str, str]) -> tuple[str, float]:
@@ -135,7 +138,7 @@ def run_variant(args, name: str, variant: dict[str, str]) -> tuple[str, float]:
     cmd, folder = study_args(args, name, variant)
     folder.mkdir(parents=True, exist_ok=True)
     command = format_command(args, cmd)
-    print(f"[tune_study] {name}: {command}", flush=True)
+    print(f"[tune_study] {name}: {command} (DATA = {args.data_path})", flush=True)
     start = time.time()
     procs = []
     for worker in range(args.workers):
@@ -162,7 +165,7 @@ def collect(args, variants) -> list[dict]:
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         test = (summary.get("test") or {}).get("metrics", {})
         trials = summary.get("trials", {})
-        keys, size = space_size(variant.get("params"), variant["loss"])
+        keys, size = space_size(variant.get("params"), variant["loss"], args.out)
         rows.append({
             "variant": name,
             "loss": variant["loss"],

@@ -82,11 +82,16 @@ def test_coverage():
 
 
 def test_tuned_preset_holds_the_settings_selected_on_validation():
-    assert preset_combinations("tuned") == {"health": {"LightGCN": ["CW", "PSL"], "MF": ["CW", "PSL"]}}
+    tuned = ["CCL", "CW", "DrRL", "PSL", "SL@K"]
+    assert preset_combinations("tuned") == {"health": {"LightGCN": tuned, "MF": tuned}}
     c = config("MF", "health", "CW", preset="tuned")
     assert (c["learning_rate"], c["cw_tau"], c["cw_beta"], c["cw_weighting"], c["cw_tau_plus"]) == (0.1, 0.1, 1.0, "spec", 0.1)
     c = config("LightGCN", "health", "PSL", preset="tuned")
     assert (c["learning_rate"], c["psl_tau"], c["psl_activation"]) == (0.001, 0.1, "atan")
+    c = config("MF", "health", "CCL", preset="tuned")
+    assert (c["learning_rate"], c["ccl_margin"], c["ccl_neg_weight"]) == (0.1, 0.7, 10.0)
+    c = config("LightGCN", "health", "SL@K", preset="tuned")
+    assert (c["learning_rate"], c["slatk_tau"], c["slatk_tau_w"], c["slatk_k"]) == (0.001, 0.2, 2.5, 20)
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: str(p.relative_to(p.parents[4])))

@@ -304,12 +304,58 @@ def test_tune_study_builds_one_tuner_command_per_variant(tmp_path):
     cw, _ = tune_study.study_args(args, "CW-hcl", {"loss": "CW", "cw_weighting": "hcl", "pruner": "none"})
     assert cw == ["--model=MF", "--loss=CW", "--dataset=health", "--n_trials=30", "--study_name=health-MF-CW-hcl",
                   "--output_dir=CW-hcl", "--pruner=none", "--preset=paper", "--stopping_step=20", "--cw_weighting=hcl"]
+    assert tune_study.format_command(args, ["--loss=CW", "--data_path=/home/me/data"]).endswith(
+        "recbole_losses.tune --loss=CW --data_path=DATA")  # reports never carry the machine's folder
     drrl, _ = tune_study.study_args(args, "DrRL", {"loss": "DrRL"})
     assert "--preset=paper" not in drrl  # the paper preset has no DrRL settings
     rows = tune_study.collect(args, [("CW-hcl", {"loss": "CW"}), ("PSL", {"loss": "PSL"})])  # nothing run yet
     tune_study.write_report(args, rows, {})
     report = (tmp_path / "results.md").read_text()
     assert "| CW-hcl | median |" in report and "grid points: CW-hcl 2520, PSL 60" in report
+    # A relative params file is the tuner's, which runs inside --out: it is read from there.
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "MF").mkdir()
+    (tmp_path / "spaces" / "small.hyper").write_text("cw_tau choice [0.1,0.2]\n")
+    args = tune_study.parse_args(["--dataset=health", "--n_trials=2", f"--out={tmp_path / 'MF'}"])
+    (row,) = tune_study.collect(args, [("CW", {"loss": "CW", "params": "../spaces/small.hyper"})])
+    assert row["grid size"] == "2" and row["searched"] == "cw_tau"
+
+
+def _fake_study_folder(folder, model, rows):
+    """A tune_study output folder: results.csv plus each variant's summary.json."""
+    import csv
+
+    folder.mkdir(parents=True)
+    fields = ["variant", "loss", "complete", "best valid ndcg@20", "test recall@20", "test ndcg@20", "command"]
+    with open(folder / "results.csv", "w", newline="") as fp:
+        writer = csv.DictWriter(fp, fieldnames=fields)
+        writer.writeheader()
+        for variant, loss, complete, valid, test, settings in rows:
+            (folder / variant).mkdir()
+            (folder / variant / "summary.json").write_text(json.dumps({"best_settings": settings}))
+            writer.writerow({"variant": variant, "loss": loss, "complete": complete, "best valid ndcg@20": valid,
+                             "test recall@20": test, "test ndcg@20": test,
+                             "command": f"cd x && python -m recbole_losses.tune --model={model} --loss={loss} "
+                                        f"--dataset=health --output_dir={variant} --data_path=DATA"})
+
+
+def test_tune_combine_selects_each_variant_on_validation_over_the_folders(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import tune_combine
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    _fake_study_folder(tmp_path / "MF", "MF", [("CW", "CW", 4, 0.08, 0.13, {"cw_tau": 0.1}),
+                                               ("PSL", "PSL", 4, 0.09, 0.12, {"psl_tau": 0.2})])
+    _fake_study_folder(tmp_path / "MF-lr0.1", "MF", [("CW", "CW", 2, 0.085, 0.11, {"learning_rate": 0.1}),
+                                                     ("PSL", "PSL", 2, "", "", {})])  # PSL: nothing finished
+    assert tune_combine.main([str(tmp_path / "MF"), str(tmp_path / "MF-lr0.1"), f"--out={tmp_path / 'all'}"]) == 0
+    report = (tmp_path / "all" / "results.md").read_text()
+    # CW: the lr 0.1 slice is better on validation (0.085 > 0.08), so its lower test figure is the one shown.
+    assert "| MF | CW | 6 (4 + 2) | 0.0850 | 0.1100 | 0.1100 | 0.1908 / 0.1481 | -42.3% / -25.7% | MF-lr0.1 |" in report
+    assert "| MF | PSL | 6 (4 + 2) | 0.0900 | 0.1200 | 0.1200 |" in report and '`{"psl_tau": 0.2}`' in report
+    with pytest.raises(SystemExit, match="results.csv not found"):
+        tune_combine.main([str(tmp_path / "missing"), f"--out={tmp_path / 'all'}"])
 
 
 def test_grid_sampler_visits_every_point_once(workdir):
