@@ -21,6 +21,7 @@ rewritten; PNG charts (matplotlib, the ``bench`` extra) at the end.
 Runs execute inside ``<out>`` (RecBole writes ``log/`` and ``saved/`` into the working directory);
 relative paths given on the command line (``--out``, ``--data_path``, ``--set data_path=...``) and
 RecBole's default ``data_path`` (``dataset/``) are resolved from the caller's working directory.
+The data folder is not part of a cell's id or recorded command (``DATA`` in the docs' commands).
 """
 
 from __future__ import annotations
@@ -138,8 +139,6 @@ def cell_settings(cell, args) -> tuple[str, dict]:
             preset = args.preset
     foreign = other_losses_keys(cell["loss"])
     overrides = {k: v for k, v in args.set.items() if k not in foreign}
-    if args.data_path:
-        overrides["data_path"] = args.data_path
     redundant = already_set(cell, args.dataset, preset, overrides)
     overrides.update({k: v for k, v in cell["extra"].items() if k not in redundant})
     return preset, overrides
@@ -357,10 +356,11 @@ def parse_args(argv):
     if bad:
         p.error(f"--set takes KEY=VALUE, got {bad}")
     args.set = dict(s.split("=", 1) for s in args.set)
-    if args.data_path:
-        args.data_path = os.path.abspath(args.data_path)
-    if "data_path" in args.set:
-        args.set["data_path"] = os.path.abspath(args.set["data_path"])
+    # The data folder is where runs read, not a setting of a cell: it is kept out of the cells'
+    # overrides, ids and recorded commands (they hold no machine's folder, and --reuse matches
+    # cells run elsewhere).
+    data_path = args.data_path or args.set.pop("data_path", "")
+    args.data_path = os.path.abspath(data_path) if data_path else ""
     valid = all_losses()
     unknown = [x for x in args.losses.split(",") if x and args.losses != "all" and x not in valid]
     if unknown:
@@ -369,7 +369,7 @@ def parse_args(argv):
     from recbole_losses.prepare import DEFAULT_DATA_PATH
 
     # Where runs read data: resolved here, before the runs move into the output folder.
-    args.run_data_path = args.data_path or args.set.get("data_path") or os.path.abspath(DEFAULT_DATA_PATH)
+    args.run_data_path = args.data_path or os.path.abspath(DEFAULT_DATA_PATH)
 
     presets = sorted(d.name for d in (properties_dir() / "preset").iterdir() if d.is_dir())
     if args.preset and args.preset not in presets:
