@@ -114,6 +114,8 @@ def _run_rank(local_rank: int, fn, args: tuple, settings: dict, queue) -> None:
         result = fn(*args, {**settings, "local_rank": local_rank})
         if local_rank + settings["offset"] == 0:
             queue.put(result)
+        if dist.is_initialized():
+            dist.barrier()  # no rank tears the group down while another still talks to it
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
