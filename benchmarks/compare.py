@@ -210,8 +210,8 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def run_cell(cell, dataset, preset, overrides, data_path: str) -> dict:
-    """Train and test one cell in the current directory, reading data from ``data_path`` (unless
-    the overrides set their own); metrics as plain floats."""
+    """Train and test one cell in the current directory, reading data from ``data_path``; metrics
+    as plain floats."""
     from recbole_losses import run
 
     config = {"data_path": data_path, **{k: _parse(v) for k, v in overrides.items()}}
@@ -359,7 +359,8 @@ def parse_args(argv):
     # The data folder is where runs read, not a setting of a cell: it is kept out of the cells'
     # overrides, ids and recorded commands (they hold no machine's folder, and --reuse matches
     # cells run elsewhere).
-    data_path = args.data_path or args.set.pop("data_path", "")
+    data_path = args.set.pop("data_path", "")
+    data_path = args.data_path or data_path  # --data_path wins over --set data_path=...
     args.data_path = os.path.abspath(data_path) if data_path else ""
     valid = all_losses()
     unknown = [x for x in args.losses.split(",") if x and args.losses != "all" and x not in valid]

@@ -188,7 +188,8 @@ def test_a_real_cell_on_ml100k(tmp_path):
 
 
 @pytest.mark.parametrize("given,expected", [([], "dataset"), (["--data_path=data"], "data"),
-                                            (["--set", "data_path=other"], "other")])
+                                            (["--set", "data_path=other"], "other"),
+                                            (["--data_path=data", "--set", "data_path=other"], "data")])
 def test_relative_paths_are_resolved_from_the_callers_directory(tmp_path, monkeypatch, given, expected):
     """Data prepared into ./dataset as the README says (or a relative --data_path) is read from the
     caller's directory, not from the output folder the runs execute in; --out is relative to it too."""
