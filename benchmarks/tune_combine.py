@@ -16,32 +16,22 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import re
 import sys
 from pathlib import Path
 
 from compare import paper_numbers
 
 
-def _flag(command: str, key: str) -> str | None:
-    match = re.search(rf"--{key}=(\S+)", command)
-    return match.group(1) if match else None
-
-
 def read_folder(folder: Path) -> list[dict]:
-    """The rows of one tune_study ``results.csv``, with the study's model, dataset and settings."""
+    """The rows of one tune_study ``results.csv``, each with the folder's name."""
     path = folder / "results.csv"
     if not path.is_file():
         raise SystemExit(f"{path} not found: run tune_study.py (or its --report-only) for {folder} first")
-    rows = []
     with open(path, newline="") as fp:
-        for row in csv.DictReader(fp):
-            summary_path = folder / row["command"].split("--output_dir=")[1].split()[0] / "summary.json"
-            summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-            rows.append({**row, "folder": folder.name, "model": _flag(row["command"], "model"),
-                         "dataset": _flag(row["command"], "dataset"),
-                         "selected settings": json.dumps(summary.get("best_settings") or {})})
+        rows = [{**row, "folder": folder.name} for row in csv.DictReader(fp)]
+    if rows and "selected settings" not in rows[0]:
+        raise SystemExit(f"{path} predates the model, dataset and selected-settings columns: rerun "
+                         f"tune_study.py --report-only for {folder}")
     return rows
 
 

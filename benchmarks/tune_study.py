@@ -168,6 +168,8 @@ def collect(args, variants) -> list[dict]:
         keys, size = space_size(variant.get("params"), variant["loss"], args.out)
         rows.append({
             "variant": name,
+            "model": args.model,
+            "dataset": args.dataset,
             "loss": variant["loss"],
             "fixed": " ".join(f"{k}={v}" for k, v in variant.items() if k not in TOOL_KEYS),
             "pruner": variant.get("pruner", args.pruner),
@@ -179,6 +181,7 @@ def collect(args, variants) -> list[dict]:
             "test ndcg@20": test.get("ndcg@20"),
             "best trial": summary.get("best_trial"),
             "settings": json.dumps(summary.get("best_params") or {}),
+            "selected settings": json.dumps(summary.get("best_settings") or {}),  # + the study's fixed overrides
             "searched": ", ".join(keys),
             "grid size": size,
             "trial wall s (sum)": summary.get("wall_seconds"),

@@ -321,34 +321,31 @@ def test_tune_study_builds_one_tuner_command_per_variant(tmp_path):
     assert row["grid size"] == "2" and row["searched"] == "cw_tau"
 
 
-def _fake_study_folder(folder, model, rows):
-    """A tune_study output folder: results.csv plus each variant's summary.json."""
-    import csv
-
-    folder.mkdir(parents=True)
-    fields = ["variant", "loss", "complete", "best valid ndcg@20", "test recall@20", "test ndcg@20", "command"]
-    with open(folder / "results.csv", "w", newline="") as fp:
-        writer = csv.DictWriter(fp, fieldnames=fields)
-        writer.writeheader()
-        for variant, loss, complete, valid, test, settings in rows:
-            (folder / variant).mkdir()
-            (folder / variant / "summary.json").write_text(json.dumps({"best_settings": settings}))
-            writer.writerow({"variant": variant, "loss": loss, "complete": complete, "best valid ndcg@20": valid,
-                             "test recall@20": test, "test ndcg@20": test,
-                             "command": f"cd x && python -m recbole_losses.tune --model={model} --loss={loss} "
-                                        f"--dataset=health --output_dir={variant} --data_path=DATA"})
+def _study_folder(tune_study, folder, model, rows):
+    """A tune_study output folder as tune_study writes it (results.csv from each variant's
+    summary.json), without running a trial."""
+    args = tune_study.parse_args(["--dataset=health", f"--model={model}", "--n_trials=4", f"--out={folder}"])
+    for variant, loss, complete, valid, test, settings in rows:
+        (folder / variant).mkdir(parents=True)
+        summary = {"trials": {"complete": complete}, "best_settings": settings}
+        if valid is not None:
+            summary |= {"best_valid_result": {"ndcg@20": valid},
+                        "test": {"metrics": {"recall@20": test, "ndcg@20": test}}}
+        (folder / variant / "summary.json").write_text(json.dumps(summary))
+    tune_study.write_report(args, tune_study.collect(args, [(r[0], {"loss": r[1]}) for r in rows]), {})
 
 
 def test_tune_combine_selects_each_variant_on_validation_over_the_folders(tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import tune_combine
+        import tune_study
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    _fake_study_folder(tmp_path / "MF", "MF", [("CW", "CW", 4, 0.08, 0.13, {"cw_tau": 0.1}),
-                                               ("PSL", "PSL", 4, 0.09, 0.12, {"psl_tau": 0.2})])
-    _fake_study_folder(tmp_path / "MF-lr0.1", "MF", [("CW", "CW", 2, 0.085, 0.11, {"learning_rate": 0.1}),
-                                                     ("PSL", "PSL", 2, "", "", {})])  # PSL: nothing finished
+    _study_folder(tune_study, tmp_path / "MF", "MF", [("CW", "CW", 4, 0.08, 0.13, {"cw_tau": 0.1}),
+                                                      ("PSL", "PSL", 4, 0.09, 0.12, {"psl_tau": 0.2})])
+    _study_folder(tune_study, tmp_path / "MF-lr0.1", "MF", [("CW", "CW", 2, 0.085, 0.11, {"learning_rate": 0.1}),
+                                                            ("PSL", "PSL", 2, None, None, {})])  # PSL: nothing finished
     assert tune_combine.main([str(tmp_path / "MF"), str(tmp_path / "MF-lr0.1"), f"--out={tmp_path / 'all'}"]) == 0
     report = (tmp_path / "all" / "results.md").read_text()
     # CW: the lr 0.1 slice is better on validation (0.085 > 0.08), so its lower test figure is the one shown.
