@@ -115,7 +115,7 @@ def _run_rank(local_rank: int, fn, args: tuple, settings: dict, queue) -> None:
         if local_rank + settings["offset"] == 0:
             queue.put(result)
         if dist.is_initialized():
-            dist.barrier()  # no rank tears the group down while another still talks to it
+            barrier()  # no rank tears the group down while another still talks to it
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
