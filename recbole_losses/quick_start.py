@@ -16,6 +16,7 @@ from recbole.data import create_dataset
 from recbole.utils import init_logger, init_seed, set_color
 
 from . import distributed
+from .allocator import keep_freed_memory
 from .checkpoint import check_data, data_fingerprint, load_checkpoint
 from .config import Config
 from .data.dataloader import data_preparation
@@ -93,6 +94,7 @@ def _build(config, data=None):
     """:func:`build_run` from its ``config``: joins the process group of a multi-process run,
     seeds, loads the data (unless given), builds loaders, model and trainer; returns
     ``(config, data, loaders, recommender, trainer)``."""
+    keep_freed_memory()
     distributed.init_process_group(config)
     init_seed(config["seed"], config["reproducibility"])
     init_determinism(config)

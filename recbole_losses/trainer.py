@@ -42,6 +42,28 @@ from .checkpoint import (
 )
 
 
+_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
+
+
+def fused_optimizer(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """RecBole's Adam or AdamW rebuilt with torch's fused kernel (``fused=True``: one pass over
+    every parameter per step instead of a chain of element-wise kernels; the same update up to
+    float rounding), where every parameter is a floating-point tensor on CPU or CUDA; any other
+    optimiser unchanged. Built before any step, so no state is carried over."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if (
+        type(optimizer) not in _FUSED_OPTIMIZERS
+        or optimizer.state
+        or not params
+        or not all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    ):
+        return optimizer
+    # Each group carries its own copy of the defaults; the kernel flags must come from the new ones.
+    groups = [{k: v for k, v in group.items() if k not in ("fused", "foreach")} for group in optimizer.param_groups]
+    defaults = {k: v for k, v in optimizer.defaults.items() if k not in ("fused", "foreach", "differentiable")}
+    return type(optimizer)(groups, **defaults, fused=True)
+
+
 class RecBoleFixes:
     """Loss-agnostic fixes for a RecBole trainer; use as ``class X(RecBoleFixes, T)`` with ``T`` a
     RecBole trainer class (``super()`` here is ``T``).
@@ -115,7 +137,7 @@ class RecBoleFixes:
         return 0
 
     def _build_optimizer(self, **kwargs):
-        optimizer = super()._build_optimizer(**kwargs)
+        optimizer = fused_optimizer(super()._build_optimizer(**kwargs))
         if self.distributed:
             optimizer.register_step_pre_hook(lambda opt, _args, _kwargs: self._average_gradients(opt))
         return optimizer
@@ -279,4 +301,4 @@ def get_trainer(config) -> type:
     return Trainer if base is RecBoleTrainer else with_fixes(base)
 
 
-__all__ = ["RecBoleFixes", "Trainer", "get_trainer", "with_fixes"]
+__all__ = ["RecBoleFixes", "Trainer", "fused_optimizer", "get_trainer", "with_fixes"]

@@ -68,9 +68,11 @@ class LossRecommender(GeneralRecommender):
         sampled_pos = interaction[SAMPLED_POS_ITEM_ID] if SAMPLED_POS_ITEM_ID in interaction else None
         user_all, item_all, extra_losses = self.backbone.training_embeddings(self.net, user, pos_item)
         user_e, item_e = transform_embeddings(user_all[user], item_all, self.score)
-        pos_score = (user_e * item_e[pos_item]).sum(dim=1)  # [B]
-        neg_score = candidate_scores(user_e, item_e, neg_item)  # [B, N]
-        sampled_pos_score = None if sampled_pos is None else candidate_scores(user_e, item_e, sampled_pos)
+        # One scoring pass over [positive | N negatives | M sampled positives], then split.
+        candidates = [pos_item.unsqueeze(1), neg_item] + ([] if sampled_pos is None else [sampled_pos])
+        scores = candidate_scores(user_e, item_e, torch.cat(candidates, dim=1))
+        pos_score, neg_score = scores[:, 0], scores[:, 1 : 1 + neg_item.shape[1]]  # [B], [B, N]
+        sampled_pos_score = None if sampled_pos is None else scores[:, 1 + neg_item.shape[1] :]  # [B, M]
         loss = self.loss(
             pos_score,
             neg_score,

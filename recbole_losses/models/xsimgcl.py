@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..functional import infonce
 from ..losses import check_int, check_nonnegative, check_positive
-from .graph import FastLightGCN
+from .graph import FastLightGCN, layer_mean
 
 __all__ = ["CONFIG_CHECKS", "XSimGCL"]
 
@@ -77,7 +77,7 @@ class XSimGCL(FastLightGCN):
         return self.layers(self.perturb if perturbed and self.eps > 0 else None)
 
     def _final(self, layers: list[torch.Tensor]) -> torch.Tensor:
-        return torch.stack(layers[1:], dim=0).mean(dim=0)
+        return layer_mean(layers[1:])
 
     def forward(self, perturbed: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Final (user, item) embeddings; perturbed in training mode unless told otherwise."""
