@@ -13,7 +13,9 @@ dataset, the CW ablation, sensitivity sweeps and a false-negative robustness swe
 Every cell is one ``recbole_losses.run`` (the same as the ``run_recbole_losses.py`` command line
 recorded with it). A finished cell is appended to ``<out>/results.csv`` at once, keyed by a hash of
 its full configuration, so an interrupted study resumes where it stopped and a finished cell is
-never run again; ``--reuse DIR`` copies cells another study finished with the same command line
+never run again, and a cell stopped in the middle resumes from its last epoch (``resume_checkpoint:
+last``: the same end as an uninterrupted run; its ``seconds`` then count the last sitting only);
+``--reuse DIR`` copies cells another study finished with the same command line
 (the ablation's L_SL, L_PSL and L_CW are the grid's SL, PSL and CW; a sweep's point at the
 preset's own value, e.g. tau+ = 0.1 or noise 0, carries no override and is the grid's cell). After
 every cell ``results.md`` (our numbers, the paper's, the relative difference, and each command) is
@@ -218,6 +220,9 @@ def run_cell(cell, dataset, preset, overrides, data_path: str) -> dict:
     if preset != "-":
         config["preset"] = preset
     config.setdefault("show_progress", False)
+    # A cell stopped at any epoch (Ctrl-C, a killed process) continues from its last epoch when the
+    # study is run again: the newest resume point of a run with the same settings in saved/.
+    config.setdefault("resume_checkpoint", "last")
     start = time.time()
     result = run(cell["model"], cell["loss"], dataset, config_dict=config)
     test = {k: float(v) for k, v in result["test_result"].items()}

@@ -42,6 +42,7 @@ __all__ = [
     "check_data",
     "checkpoint_filename",
     "data_fingerprint",
+    "find_resume_point",
     "get_rng_state",
     "load_checkpoint",
     "plain_config",
@@ -217,3 +218,25 @@ def set_rng_state(state: dict, generator=None) -> None:
     random.setstate((version, tuple(internal), gauss))
     if generator is not None and state["generator"] is not None:
         generator.set_state(state["generator"].cpu())
+
+
+def find_resume_point(config) -> str | None:
+    """The newest resume point (``*.last.pth``) in ``config['checkpoint_dir']`` written by a run of
+    the same model, loss and dataset with the same settings (launch keys aside), or None: what
+    ``resume_checkpoint: last`` resumes, so the same command run again continues where it stopped."""
+    folder = config["checkpoint_dir"]
+    if not os.path.isdir(folder):
+        return None
+    wanted = plain_config(config)
+    candidates = sorted(
+        (os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".last.pth")),
+        key=os.path.getmtime, reverse=True,
+    )
+    for path in candidates:
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("config") or {}
+        except Exception:  # unreadable or foreign: not this run's
+            continue
+        if all(saved.get(k) == wanted[k] for k in ("model", "loss", "dataset", "external")):
+            return path
+    return None

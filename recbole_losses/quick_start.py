@@ -17,7 +17,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from . import distributed
 from .allocator import keep_freed_memory
-from .checkpoint import check_data, data_fingerprint, load_checkpoint
+from .checkpoint import check_data, data_fingerprint, find_resume_point, load_checkpoint
 from .config import Config
 from .data.dataloader import data_preparation
 from .data.datasets import canonical_dataset_name, check_dataset
@@ -140,7 +140,10 @@ def run(
 
     ``resume_checkpoint`` (any config layer: ``--resume_checkpoint=PATH``, YAML, ``config_dict``):
     continue the run that wrote that checkpoint (same model, loss and dataset, same data), saving
-    into this run's own ``checkpoint_dir``."""
+    into this run's own ``checkpoint_dir``: a best-validation checkpoint, a resume point
+    (``<checkpoint>.last.pth``, written at the start of every epoch), or ``last``: the newest
+    resume point in ``checkpoint_dir`` of a run with the same settings (none: start afresh), so
+    the same command with ``--resume_checkpoint=last`` continues a run stopped at any epoch."""
     config_dict = dict(config_dict or {})
     if "local_rank" not in config_dict:
         config = run_config(model, loss, dataset, config_file_list, config_dict, cmd_args)
@@ -149,8 +152,12 @@ def run(
     config, (train_data, valid_data, test_data), _, trainer = build_run(
         model, loss, dataset, config_file_list, config_dict, cmd_args
     )
-    if config["resume_checkpoint"]:
-        trainer.resume_checkpoint(config["resume_checkpoint"])
+    resume = config["resume_checkpoint"]
+    if resume == "last":
+        resume = find_resume_point(config)
+        getLogger().info(f"resume_checkpoint=last: {f'resuming {resume}' if resume else 'no resume point of this run in ' + str(config['checkpoint_dir']) + ', starting afresh'}")
+    if resume:
+        trainer.resume_checkpoint(resume)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )

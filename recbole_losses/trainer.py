@@ -96,6 +96,9 @@ class RecBoleFixes:
     _resume_file = None
     _resume_data = None
     _data_fingerprint = None
+    _saving = False
+    _latest_valid_result = None
+    _resumed_finished = False
 
     def __init__(self, config, model):
         self.distributed = distributed.is_multi_process(config)
@@ -123,6 +126,9 @@ class RecBoleFixes:
             )
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self._latest_valid_result = None
+        if self._saving and epoch_idx > self.start_epoch:
+            self._save_resume_point(epoch_idx)
         start = time.perf_counter()
         result = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
         self.train_epoch_seconds.append(time.perf_counter() - start)
@@ -165,11 +171,17 @@ class RecBoleFixes:
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
     def resume_checkpoint(self, resume_file):
-        """Continue the run of ``resume_file`` (same model, loss and dataset, else ValueError);
-        this run keeps writing to its own ``saved_model_file``, which starts as a copy."""
+        """Continue the run of ``resume_file`` (same model, loss and dataset, else ValueError): a
+        best-validation checkpoint, or a resume point (``<checkpoint>.last.pth``, written at the
+        start of every epoch, so a run stopped anywhere loses at most the epoch in progress). This
+        run keeps writing to its own ``saved_model_file``, which starts as a copy of the run's
+        best-validation checkpoint."""
         resume_file = str(resume_file)
         checkpoint = self._load_model_state(resume_file)
         self.start_epoch = checkpoint["epoch"] + 1
+        if checkpoint.get("finished"):
+            self.start_epoch = self.epochs  # the run ended (last epoch or early stop): nothing to train
+        self._resumed_finished = bool(checkpoint.get("finished"))
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
@@ -181,9 +193,27 @@ class RecBoleFixes:
             self._resume_rng = checkpoint.get("rng")
         self._resume_file, self._resume_data = resume_file, checkpoint.get("data")
         if self._writes_checkpoints():
-            save_checkpoint({**checkpoint, "config": plain_config(self.config)}, self.saved_model_file)
+            best = self._best_of_resume_point(checkpoint, resume_file) if "best_file" in checkpoint else checkpoint
+            if best is not None:
+                save_checkpoint({**best, "config": plain_config(self.config)}, self.saved_model_file)
         self.logger.info(f"Checkpoint {resume_file} loaded (saving to {self.saved_model_file}). "
                          f"Resume training from epoch {self.start_epoch}")
+
+    def _best_of_resume_point(self, checkpoint, resume_file) -> dict | None:
+        """The best-validation checkpoint a resume point names (None before the first one)."""
+        best_file = checkpoint["best_file"]
+        if best_file is None:
+            return None
+        if not os.path.isabs(best_file):  # stored beside the resume point
+            best_file = os.path.join(os.path.dirname(os.path.abspath(resume_file)), best_file)
+        if not os.path.isfile(best_file):
+            raise FileNotFoundError(
+                f"resume point {resume_file} names the best-validation checkpoint {best_file}, which is "
+                "missing: keep both files of a run together"
+            )
+        best = load_checkpoint(best_file, map_location="cpu")
+        check_compatible(best, self.config, best_file)
+        return best
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         self._train_loader = train_data
@@ -194,8 +224,39 @@ class RecBoleFixes:
         if self._resume_rng is not None:
             set_rng_state(self._resume_rng, getattr(train_data, "generator", None))
             self._resume_rng = None
-        return super().fit(train_data, valid_data, verbose=verbose, saved=saved,
-                           show_progress=show_progress, callback_fn=callback_fn)
+        if self._resumed_finished:  # nothing left to train; RecBole's fit would save over the best model
+            return self.best_valid_score, self.best_valid_result
+        self._saving = saved
+        try:
+            result = super().fit(train_data, valid_data, verbose=verbose, saved=saved,
+                                 show_progress=show_progress, callback_fn=callback_fn)
+        finally:
+            self._saving = False
+        if saved:
+            self._save_resume_point(None)  # the run ended: resuming it trains no more
+        return result
+
+    @property
+    def resume_point_file(self) -> str:
+        """Where the run's resume point goes: ``saved_model_file`` with ``.last.pth`` for ``.pth``."""
+        root, ext = os.path.splitext(self.saved_model_file)
+        return f"{root}.last{ext or '.pth'}"
+
+    def _save_resume_point(self, epoch_idx) -> None:
+        """The state at the start of epoch ``epoch_idx`` (None: the run has ended), written to
+        :attr:`resume_point_file`: parameters, optimiser, early-stopping counter, best score and
+        result, every random state, and the name of the best-validation checkpoint."""
+        finished = epoch_idx is None
+        best_file = os.path.basename(self.saved_model_file) if os.path.isfile(self.saved_model_file) else None
+        self._save_checkpoint(
+            (self.epochs if finished else epoch_idx) - 1, verbose=False, saved_model_file=self.resume_point_file,
+            extra={"best_file": best_file, "finished": finished},
+        )
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        valid_score, valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        self._latest_valid_result = valid_result
+        return valid_score, valid_result
 
     def _writes_checkpoints(self) -> bool:
         return self.config["single_spec"] or self.config["local_rank"] == 0
@@ -207,7 +268,11 @@ class RecBoleFixes:
         if not self._writes_checkpoints():
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        # RecBole saves an improved model before it records the validation result that improved
+        # it; that result is the latest one (None after an epoch without validation).
         best = getattr(self, "best_valid_result", None)
+        if saved_model_file == self.saved_model_file and self._latest_valid_result is not None:
+            best = self._latest_valid_result
         state = {
             "config": plain_config(self.config),
             "epoch": epoch,
@@ -220,6 +285,7 @@ class RecBoleFixes:
             "rng": rng,
             "rank_rng": rank_rng,
             "data": self._data_fingerprint,
+            **kwargs.pop("extra", {}),
         }
         save_checkpoint(state, saved_model_file)
         if verbose:
