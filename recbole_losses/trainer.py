@@ -20,6 +20,7 @@ Two layers, each a plain class whose ``super()`` is stated:
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import time
 
@@ -60,7 +61,9 @@ def fused_optimizer(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
         return optimizer
     # Each group carries its own copy of the defaults; the kernel flags must come from the new ones.
     groups = [{k: v for k, v in group.items() if k not in ("fused", "foreach")} for group in optimizer.param_groups]
-    defaults = {k: v for k, v in optimizer.defaults.items() if k not in ("fused", "foreach", "differentiable")}
+    accepted = inspect.signature(type(optimizer)).parameters
+    defaults = {k: v for k, v in optimizer.defaults.items()
+                if k in accepted and k not in ("fused", "foreach", "differentiable")}
     return type(optimizer)(groups, **defaults, fused=True)
 
 

@@ -19,6 +19,7 @@ from recbole_losses.models.graph import (
     FastNGCF,
     normalized_adjacency,
     normalized_adjacency_scipy,
+    spmm,
     symmetric_spmm,
 )
 
@@ -149,3 +150,15 @@ def test_composed_graph_backbones_build_recbole_equal_adjacency(ml100k_train, na
     built = (built.to_sparse_coo() if built.layout == torch.sparse_csr else built).coalesce()
     assert torch.equal(built.indices(), ref.indices())
     torch.testing.assert_close(built.values(), ref.values(), rtol=1e-6, atol=0)
+
+
+def test_embedding_bag_spmm_passes_gradcheck_with_empty_rows():
+    """The CSR product as an embedding bag (rows 0 and 4 have no entries) against a dense product,
+    and its gradient (Âᵀ = Â) by float64 gradcheck."""
+    dense = torch.tensor([[0, 0, 0, 0, 0], [0, 0, 2.0, 0, 0.5], [0, 2.0, 0, 1.0, 0],
+                          [0, 0, 1.0, 0, 0], [0, 0.5, 0, 0, 0]], dtype=torch.float64)
+    dense[4, 1] = dense[1, 4] = 0.5
+    adjacency = dense.to_sparse_csr()
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(spmm(adjacency, x), dense @ x)
+    assert torch.autograd.gradcheck(lambda v: symmetric_spmm(adjacency, v), (x,))
