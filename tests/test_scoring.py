@@ -21,6 +21,7 @@ from recbole_losses.scoring import (
     SampledScores,
     candidate_scores,
     dense_candidate_scores,
+    normalize_rows,
     transform_embeddings,
 )
 from conftest import STATE
@@ -140,3 +141,18 @@ def test_every_loss_on_every_backbone_trains_the_same_through_both_paths(ml100k_
     assert fused_grads.keys() == dense_grads.keys() and fused_grads
     for name in fused_grads:
         torch.testing.assert_close(fused_grads[name], dense_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_normalize_rows_equals_f_normalize_and_passes_gradcheck():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    x[2] = 0.0  # a zero row: clamped by eps, as F.normalize does
+    x[4] *= 1e-14
+    weights = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    ours, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    torch.testing.assert_close(normalize_rows(ours), torch.nn.functional.normalize(ref, dim=-1))
+    (normalize_rows(ours) * weights).sum().backward()
+    (torch.nn.functional.normalize(ref, dim=-1) * weights).sum().backward()
+    torch.testing.assert_close(ours.grad, ref.grad)
+    smooth = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(normalize_rows, (smooth,))

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 from recbole.model.general_recommender import NGCF as RecBoleNGCF
 
-__all__ = ["FastLightGCN", "FastNGCF", "layer_mean", "normalized_adjacency", "normalized_adjacency_scipy", "spmm", "symmetric_spmm"]
+__all__ = ["FastLightGCN", "FastNGCF", "layer_mean", "normalized_adjacency", "normalized_adjacency_scipy", "propagation_mean", "spmm", "symmetric_spmm"]
 
 _DEGREE_EPS = 1e-7  # RecBole's "avoid divide by zero" term, added to every degree
 
@@ -123,6 +123,36 @@ def symmetric_spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor
     return _SymmetricSpMM.apply(adjacency, dense)
 
 
+class _PropagationMean(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, adjacency, ego, n_layers):
+        ctx.save_for_backward(adjacency)
+        ctx.n_layers = n_layers
+        return _mean_of_powers(adjacency, ego, n_layers)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (adjacency,) = ctx.saved_tensors
+        return None, _mean_of_powers(adjacency, grad_output.contiguous(), ctx.n_layers), None
+
+
+def _mean_of_powers(adjacency: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """(x + Âx + ... + Â^L x) / (L + 1), accumulated in place."""
+    total, layer = x.clone(), x
+    for _ in range(n_layers):
+        layer = spmm(adjacency, layer)
+        total.add_(layer)
+    return total.div_(n_layers + 1)
+
+
+def propagation_mean(adjacency: torch.Tensor, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+    r"""LightGCN's output :math:`\frac{1}{L+1} \sum_{l=0}^{L} \hat A^l E^{(0)}` for a symmetric
+    :math:`\hat A`, as one autograd function: its gradient is the same propagation of the incoming
+    gradient, :math:`\frac{1}{L+1} \sum_l (\hat A^\top)^l G = \frac{1}{L+1} \sum_l \hat A^l G`, so
+    neither pass keeps the L + 1 layers or builds autograd's graph of sums and a division."""
+    return _PropagationMean.apply(adjacency, ego, n_layers)
+
+
 def layer_mean(layers: list[torch.Tensor]) -> torch.Tensor:
     """The mean of equally shaped layers, summed one by one (no stacked [n, L, d] copy)."""
     total = layers[0]
@@ -150,8 +180,10 @@ class FastLightGCN(RecBoleLightGCN):
         return layers
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """RecBole's LightGCN output: the mean of layers 0..L, split into (users, items)."""
-        return torch.split(layer_mean(self.layers()), [self.n_users, self.n_items])
+        """RecBole's LightGCN output: the mean of layers 0..L (:func:`propagation_mean`), split
+        into (users, items)."""
+        mean = propagation_mean(self.norm_adj_matrix, self.get_ego_embeddings(), self.n_layers)
+        return torch.split(mean, [self.n_users, self.n_items])
 
 
 class FastNGCF(RecBoleNGCF):
