@@ -53,9 +53,14 @@ def test_fused_scores_pass_gradcheck_in_float64_with_repeated_candidates():
     assert torch.autograd.gradcheck(SampledScores.apply, (user, table, ids))
 
 
+def test_fused_scoring_runs_on_every_device(device):
+    assert scoring.fused_scoring_available(torch.device(device), torch.float32)
+    assert scoring.fused_scoring_available(torch.device(device), torch.float64)
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("score", SCORE_FUNCTIONS)
-def test_fused_scores_equal_the_dense_paths_in_values_and_gradients(seed, score):
+def test_fused_scores_equal_the_dense_paths_in_values_and_gradients(seed, score, device):
     g = torch.Generator().manual_seed(seed)
     b, k, n, d = (int(torch.randint(lo, hi, (), generator=g)) for lo, hi in ((1, 40), (1, 30), (2, 200), (1, 33)))
     ids = torch.randint(0, n, (b, k), generator=g)
@@ -64,6 +69,7 @@ def test_fused_scores_equal_the_dense_paths_in_values_and_gradients(seed, score)
     table = torch.randn(n, d, generator=g, dtype=torch.float64)
     table[n - 1] = table[0]  # ties: two items with the same embedding
     weights = torch.randn(b, k, generator=g, dtype=torch.float64)
+    ids, user, table, weights = (x.to(device) for x in (ids, user, table, weights))
     results = []
     for scorer in (SampledScores.apply, dense_candidate_scores):
         u, t = user.clone().requires_grad_(), table.clone().requires_grad_()
