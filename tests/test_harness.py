@@ -226,3 +226,31 @@ def test_bad_arguments_are_named(tmp_path, capsys, bad, message):
     with pytest.raises(SystemExit):
         compare.main(["--study=grid", f"--out={tmp_path}", bad], runner=FakeRunner())
     assert message in capsys.readouterr().err
+
+
+def test_a_cell_stopped_in_an_epoch_continues_there_and_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Ctrl-C in the third epoch of a real cell (ml-100k), then the same study again: the cell
+    resumes from its last epoch and records the metrics of the uninterrupted cell."""
+    from recbole_losses.trainer import Trainer
+
+    args = lambda out: ["--study=grid", "--dataset=ml-100k", "--models=MF", "--losses=SL", "--stock=",  # noqa: E731
+                        f"--out={out}", "--no-plots", "--set", "epochs=4", "--set", "eval_step=1",
+                        "--set", "neg_num=8", "--set", "state=INFO"]
+    assert compare.main(args(tmp_path / "full")) == 0
+    original = Trainer._train_epoch
+
+    def interrupted(self, train_data, epoch_idx, *a, **kw):
+        if epoch_idx == 2:
+            raise KeyboardInterrupt
+        return original(self, train_data, epoch_idx, *a, **kw)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compare.main(args(tmp_path / "stopped"))
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    assert not (tmp_path / "stopped" / "results.csv").exists()
+    assert compare.main(args(tmp_path / "stopped")) == 0
+    (full,), (resumed,) = rows(tmp_path / "full"), rows(tmp_path / "stopped")
+    for metric in (*compare.METRICS, "best_valid_ndcg@20"):
+        assert resumed[metric] == full[metric], metric
+    assert "resume_checkpoint=last: resuming" in "".join(p.read_text() for p in (tmp_path / "stopped" / "log").rglob("*.log"))

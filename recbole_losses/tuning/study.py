@@ -8,7 +8,9 @@ the test set is evaluated once, for the selected trial, after the search.
 Budget: ``n_trials`` is the number of trials the *study* should hold (complete, pruned, or failed
 with an error), not a number to add: rerunning the same command after an interruption runs only
 the missing trials, and several workers on one storage stop together when the budget is reached.
-A trial that was interrupted (Ctrl-C, a killed worker) does not count and is run again.
+A trial that was interrupted (Ctrl-C, a killed worker) does not count: the next run of the same
+command continues it from its last epoch (its resume point, with its settings), or runs a new one
+when it was stopped in its first epoch.
 """
 
 from __future__ import annotations
@@ -232,8 +234,28 @@ def _remove_checkpoint(trial) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def enqueue_interrupted_trials(study) -> list[int]:
+    """Queue, once each, the settings of every interrupted trial (failed without an error: Ctrl-C,
+    a killed worker found stale) whose checkpoint folder holds a resume point, so that the next
+    trials continue them from their last epoch instead of drawing new settings; returns their
+    numbers."""
+    trials = study.get_trials(deepcopy=False)
+    taken = {t.user_attrs.get("resumes") for t in trials}
+    queued = []
+    for trial in trials:
+        folder = trial.user_attrs.get("checkpoint_dir")
+        if (trial.state != TrialState.FAIL or "error" in trial.user_attrs or trial.number in taken
+                or not folder or not any(Path(folder).glob("*.last.pth"))):
+            continue
+        study.enqueue_trial(trial.params, user_attrs={"resumes": trial.number}, skip_if_exists=False)
+        queued.append(trial.number)
+    return queued
+
+
 class Objective:
-    """One trial: draw the searched keys, train, report every validation, return the best."""
+    """One trial: draw the searched keys, train, report every validation, return the best. A trial
+    queued by :func:`enqueue_interrupted_trials` continues the interrupted one from its resume point
+    (its folder, ``resume_checkpoint: last``), with that trial's validation scores reported first."""
 
     def __init__(self, settings: TuneSettings, params: dict[str, Param], study):
         self.last_number = None
@@ -252,6 +274,13 @@ class Objective:
         values = {name: param.suggest(trial) for name, param in self.params.items()}
         trial.set_user_attr("config", values)
         folder = self.checkpoints / f"trial-{trial.number}"
+        resumes = trial.user_attrs.get("resumes")
+        resume = {}
+        if resumes is not None:
+            interrupted = next(t for t in self.study.get_trials(deepcopy=False) if t.number == resumes)
+            folder, resume = Path(interrupted.user_attrs["checkpoint_dir"]), {"resume_checkpoint": "last"}
+            for step, score in sorted(interrupted.intermediate_values.items()):
+                trial.report(score, step=step)
         trial.set_user_attr("checkpoint_dir", str(folder))
         start = time.time()
 
@@ -265,7 +294,7 @@ class Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch_idx + 1} (valid {score:.6f})")
 
-        config_dict = {**TRIAL_DEFAULTS, **values, "checkpoint_dir": str(folder)}
+        config_dict = {**TRIAL_DEFAULTS, **values, "checkpoint_dir": str(folder), **resume}
         try:
             run = train_on_validation(self.settings.model, self.settings.loss, self.settings.dataset,
                                       self.settings.config_files or None, config_dict, self.settings.overrides,
@@ -365,6 +394,10 @@ def optimize(settings: TuneSettings, study, params: dict[str, Param], metric: st
     """Run trials until the study holds ``n_trials`` finished ones (or ``timeout`` passes),
     yielding each trial this worker ran once it has ended."""
     objective = Objective(settings, params, study)
+    optuna.storages.fail_stale_trials(study)
+    resumed = enqueue_interrupted_trials(study)
+    if resumed:
+        log(f"[tune {study.study_name}] continuing interrupted trial(s) {resumed} from their last epoch")
     start = time.time()
     while len([t for t in study.get_trials(deepcopy=False) if counts_toward_budget(t)]) < settings.n_trials:
         if settings.timeout is not None and time.time() - start >= settings.timeout:
