@@ -182,9 +182,7 @@ class RecBoleFixes:
         resume_file = str(resume_file)
         checkpoint = self._load_model_state(resume_file)
         self.start_epoch = checkpoint["epoch"] + 1
-        if checkpoint.get("finished"):
-            self.start_epoch = self.epochs  # the run ended (last epoch or early stop): nothing to train
-        self._resumed_finished = bool(checkpoint.get("finished"))
+        self._resumed_finished = bool(checkpoint.get("finished"))  # then fit trains nothing
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
