@@ -4,7 +4,7 @@ DDP-versus-single-process metric comparison. For each loss, single-process runs 
 2020..2024 and their test NDCG@5 (best-validation checkpoint); prints one JSON line per loss with
 the values, their range, and the 2-rank DDP value at seed 2020.
 
-    nice -n 15 python benchmarks/ddp_seed_spread.py SL SL@K DrRL LLPAUC AdvInfoNCE
+    nice -n 15 python benchmarks/ddp_seed_spread.py SL SL@K SogSL@K SogCLR SONG@K DrRL LLPAUC AdvInfoNCE Talos
 """
 
 import argparse
@@ -21,6 +21,7 @@ LEARNING_RATE = {"LLPAUC": 0.03}
 # Settings under which each stateful loss's state moves within a few toy epochs.
 STATE = {
     "SL@K": {"slatk_t_beta": 1, "slatk_k": 5},
+    "SogSL@K": {"sogslatk_t_beta": 1, "sogslatk_k": 5},
     "DrRL": {"drrl_margin_lr": 0.01},
     "AdvInfoNCE": {"advinfonce_adv_interval": 2, "advinfonce_adv_lr": 0.01},
 }

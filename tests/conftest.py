@@ -39,11 +39,22 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-# Settings under which each stateful loss's training-time state moves within a few toy epochs.
+def _carries_state(cls) -> bool:
+    """Whether a loss has training-time state: parameters or persistent buffers once set up."""
+    loss = cls()
+    loss.setup(n_users=3, n_items=4, item_counts=torch.ones(4, dtype=torch.long))
+    return bool(loss.state_dict())
+
+
+# The registered losses with training-time state (checkpointed, resumed, combined across ranks).
+STATEFUL = sorted(name for name, cls in recbole_losses.LOSSES.items() if _carries_state(cls))
+
+# Settings under which a stateful loss's training-time state moves within a few toy epochs (a
+# stateful loss not listed needs none).
 STATE = {
     "SL@K": {"slatk_t_beta": 1, "slatk_k": 5},
+    "SogSL@K": {"sogslatk_t_beta": 1, "sogslatk_k": 5},
     "DrRL": {"drrl_margin_lr": 0.01},
-    "LLPAUC": {},
     "AdvInfoNCE": {"advinfonce_adv_interval": 2, "advinfonce_adv_lr": 0.01},
 }
 

@@ -17,9 +17,7 @@ import recbole_losses
 from recbole_losses.checkpoint import load_checkpoint
 from recbole_losses.quick_start import build_run
 from recbole_losses.data.toy import write_toy_dataset
-from conftest import STATE
-
-STATEFUL = ["SL@K", "DrRL", "LLPAUC", "AdvInfoNCE"]
+from conftest import STATE, STATEFUL
 
 
 def _config(root, loss, run, **extra):

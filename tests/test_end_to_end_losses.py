@@ -27,10 +27,16 @@ PER_LOSS = {
     "CCL": {},
     "DrRL": {},
     "SL@K": {"slatk_t_beta": 1},  # refresh the quantiles in the (only) epoch
+    "SogSL@K": {"sogslatk_t_beta": 1},
     # IR-Benchmark trains LLPAUC with lr 0.1 (SL@K paper Tables 11-14); on sigmoid(cosine) scores
     # it moves more slowly than the softmax family and needs a few epochs.
     "LLPAUC": {"learning_rate": 0.1, "epochs": 3},
     "AdvInfoNCE": {"epochs": 2, "advinfonce_adv_interval": 2},  # epoch 1 trains only the adversary
+    # Ranks rescaled to the catalogue (N = 32 of 1682 items) make the lambda weights small (LambdaLoss's
+    # ~1e-3): the gradients sit near Adam's epsilon and one epoch at lr 0.01 barely moves the model.
+    "LambdaRank": {"epochs": 3},
+    "LambdaLoss": {"learning_rate": 0.1},
+    "LambdaLoss@K": {"learning_rate": 0.1},
 }
 
 

@@ -115,6 +115,11 @@ class SLatK(RankingLoss):
     def row_loss(self, pos_score, neg_score, *, sampled_pos_score=None, user=None, neg_item=None, **context):
         d = neg_score - pos_score.unsqueeze(1)  # [B, N]
         softmax = torch.logsumexp(d / self.tau, dim=1)  # [B]
+        return self.quantile_weight(pos_score, neg_score, sampled_pos_score, user, neg_item) * softmax
+
+    def quantile_weight(self, pos_score, neg_score, sampled_pos_score, user, neg_item) -> torch.Tensor:
+        """w_ui = sigmoid((r_ui − β_u)/τ_w) [B], not detached; in a refresh epoch (training, with
+        gradients) it also keeps what :meth:`after_step` refreshes β from."""
         if self.beta is not None and user is not None:
             beta = self.beta[user].to(pos_score.dtype)  # [B]
             if self._refresh and self.training and torch.is_grad_enabled():
@@ -122,8 +127,7 @@ class SLatK(RankingLoss):
                 self._pending = (user, neg_item, seen)
         else:
             beta = torch.full_like(pos_score, self.beta_init)
-        weight = torch.sigmoid((pos_score - beta) / self.tau_w)  # [B], not detached
-        return weight * softmax
+        return torch.sigmoid((pos_score - beta) / self.tau_w)  # [B], not detached
 
 
 def _detach(t):
