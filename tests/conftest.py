@@ -86,3 +86,27 @@ def popularity_ndcg10(tmp_path_factory):
 
 
 SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+
+
+@pytest.fixture
+def interrupt_at_epoch(monkeypatch):
+    """``interrupt_at_epoch(n)``: from then on every loss trainer raises KeyboardInterrupt (Ctrl-C)
+    when it reaches training epoch ``n``, after the resume point of epoch n - 1 is written;
+    ``interrupt_at_epoch(None)`` stops interrupting."""
+    from recbole_losses.trainer import Trainer
+
+    original = Trainer._train_epoch
+
+    def set_epoch(epoch):
+        if epoch is None:
+            monkeypatch.setattr(Trainer, "_train_epoch", original)
+            return
+
+        def interrupted(self, train_data, epoch_idx, *args, **kwargs):
+            if epoch_idx == epoch:
+                raise KeyboardInterrupt
+            return original(self, train_data, epoch_idx, *args, **kwargs)
+
+        monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+
+    return set_epoch

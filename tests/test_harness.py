@@ -228,26 +228,17 @@ def test_bad_arguments_are_named(tmp_path, capsys, bad, message):
     assert message in capsys.readouterr().err
 
 
-def test_a_cell_stopped_in_an_epoch_continues_there_and_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_a_cell_stopped_in_an_epoch_continues_there_and_ends_like_an_uninterrupted_one(tmp_path, interrupt_at_epoch):
     """Ctrl-C in the third epoch of a real cell (ml-100k), then the same study again: the cell
     resumes from its last epoch and records the metrics of the uninterrupted cell."""
-    from recbole_losses.trainer import Trainer
-
     args = lambda out: ["--study=grid", "--dataset=ml-100k", "--models=MF", "--losses=SL", "--stock=",  # noqa: E731
                         f"--out={out}", "--no-plots", "--set", "epochs=4", "--set", "eval_step=1",
                         "--set", "neg_num=8", "--set", "state=INFO"]
     assert compare.main(args(tmp_path / "full")) == 0
-    original = Trainer._train_epoch
-
-    def interrupted(self, train_data, epoch_idx, *a, **kw):
-        if epoch_idx == 2:
-            raise KeyboardInterrupt
-        return original(self, train_data, epoch_idx, *a, **kw)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    interrupt_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         compare.main(args(tmp_path / "stopped"))
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    interrupt_at_epoch(None)
     assert not (tmp_path / "stopped" / "results.csv").exists()
     assert compare.main(args(tmp_path / "stopped")) == 0
     (full,), (resumed,) = rows(tmp_path / "full"), rows(tmp_path / "stopped")

@@ -183,26 +183,17 @@ def test_rerun_completes_the_budget_without_duplicates(workdir):
     assert len(third.study.get_trials()) == 4 and third.test_result == test
 
 
-def test_an_interrupted_trial_continues_from_its_last_epoch(workdir, monkeypatch):
+def test_an_interrupted_trial_continues_from_its_last_epoch(workdir, interrupt_at_epoch):
     """Ctrl-C in a trial's third epoch, then the same command again: the next trial takes the
     interrupted trial's settings and checkpoint folder, resumes at its last epoch and ends with the
     validation score an uninterrupted study gets."""
-    from recbole_losses.trainer import Trainer
-
     kw = dict(overrides=["--epochs=4", "--eval_step=1", "--train_batch_size=8192"], sampler_seed=3)
     (workdir / "reference").mkdir()
     reference = run_study(settings(workdir / "reference", 1, **kw), log=quiet)
-    original = Trainer._train_epoch
-
-    def interrupted(self, train_data, epoch_idx, *args, **kwargs):
-        if epoch_idx == 2:
-            raise KeyboardInterrupt
-        return original(self, train_data, epoch_idx, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    interrupt_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         run_study(settings(workdir, 1, **kw), log=quiet)
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    interrupt_at_epoch(None)
     lines = []
     resumed = run_study(settings(workdir, 1, **kw), log=lines.append)
     stopped, continued = resumed.study.get_trials()
