@@ -124,7 +124,7 @@ def test_every_loss_ships_a_space_that_passes_its_validation():
      "unknown config key 'learnin_rate' (not a RecBole or recbole-losses key); did you mean learning_rate"),
     ("psl_tau choice [0.0,0.1]\n", "PSL",
      "psl_tau choice [0.0,0.1] reaches psl_tau = 0.0, which a run rejects: invalid loss hyperparameter "
-     "(psl_* config keys): PSL: tau must be > 0"),
+     "(psl_* config keys): PSL: tau must be a number > 0"),
     ("psl_tau uniform -0.1,0.5\n", "PSL", "reaches psl_tau = -0.1, which a run rejects"),
     ("cw_tau choice [0.1]\n", "PSL", "cw_tau is a key of loss CW, but the study's loss is PSL"),
     ("neg_num choice [0,10]\n", "PSL", "reaches neg_num = 0, which a run rejects: neg_num must be an integer >= 1"),
