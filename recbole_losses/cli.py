@@ -13,34 +13,13 @@ the run's configuration resolved. Dataset preparation is ``recbole-losses-prepar
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import warnings
 
 import yaml
 
+from .output import KNOWN_WARNINGS, known_warnings_filtered  # noqa: F401  (examples import them from here)
+
 DEFAULTS = {"model": "MF", "loss": None, "dataset": "ml-100k"}
-
-# Third-party warnings RecBole 1.2.1 triggers on today's pandas/torch, harmless for our runs; they are
-# silenced in the command-line entry points only, never on import (a library user keeps them).
-KNOWN_WARNINGS = (
-    # pandas: RecBole's Dataset._fill_nan calls fillna(inplace=True) on a column (chained assignment)
-    r"A value is being set on a copy of a DataFrame or Series through chained assignment",
-    # torch: RecBole's Dataset._dataframe_to_interaction wraps read-only pandas arrays
-    r"The given NumPy array is not writable",
-    # torch: RecBole's Trainer._train_epoch builds torch.cuda.amp.GradScaler (deprecated alias)
-    r"`torch.cuda.amp.GradScaler\(args...\)` is deprecated",
-)
-
-
-@contextlib.contextmanager
-def known_warnings_filtered():
-    """Within the block, the :data:`KNOWN_WARNINGS` raised from RecBole's code are not shown."""
-    with warnings.catch_warnings():
-        for message in KNOWN_WARNINGS:
-            warnings.filterwarnings("ignore", message=message, module=r"recbole(\.|$)")
-        yield
-
 
 def registry_help() -> dict[str, str]:
     """The choices shown by ``--help``, read from the registries (losses, models, datasets)."""

@@ -31,7 +31,7 @@ def test_matches_naive_loop_with_initial_beta(tau, tau_w, beta_init):
 
 def test_matches_naive_loop_with_per_user_beta():
     pos, neg = data(2)
-    loss = SLatK(tau=0.1, tau_w=1.5)
+    loss = SLatK(tau=0.1, tau_w=1.5, k=5)
     loss.setup(n_users=3, n_items=10, item_counts=torch.ones(10))
     loss.beta.copy_(torch.tensor([0.1, 0.6, -0.4]))
     user = torch.tensor([2, 0, 1, 1, 2])

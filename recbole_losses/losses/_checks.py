@@ -23,6 +23,15 @@ from numbers import Integral, Real
 _RECORDING: list[list[tuple[str, Rule]]] = []
 
 
+class SettingError(ValueError):
+    """A value a :class:`Rule` rejects: ``owner`` (loss or model, or None), ``name`` (its
+    parameter or config key) and ``value`` say which."""
+
+    def __init__(self, message: str, owner: str | None, name: str, value):
+        super().__init__(message)
+        self.owner, self.name, self.value = owner, name, value
+
+
 def _is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
@@ -123,21 +132,23 @@ class Rule:
             text = self.describe or "valid"
         return text + (" or None" if self.none and self.kind != "custom" else "")
 
-    def problem(self, value) -> str:
-        """``must be <rule>, got <value>`` for a value this rule rejects."""
-        if self.kind == "number" and _is_real(value):  # shown as the float it would have become
-            return f"must be {self.text(not math.isfinite(value))}, got {float(value)!r}"
+    def problem(self, value, as_given: bool = False) -> str:
+        """``must be <rule>, got <value>`` for a value this rule rejects; a number is shown as the
+        float it would have become unless ``as_given``."""
+        if self.kind == "number" and _is_real(value):
+            shown = value if as_given else float(value)
+            return f"must be {self.text(not math.isfinite(value))}, got {shown!r}"
         return f"must be {self.text()}, got {value!r}"
 
     # -- checking -------------------------------------------------------------------------------
 
     def check(self, owner: str | None, name: str, value):
-        """The checked ``value`` (a number as float, a choice lower-cased with ``any_case``), or
-        ValueError ``"<owner>: <name> must be ..., got ..."`` (no owner: ``"<name> must be ..."``)."""
+        """The checked ``value`` (a number as float), or :class:`SettingError` (a ValueError)
+        ``"<owner>: <name> must be ..., got ..."`` (no owner: ``"<name> must be ..."``)."""
         if _RECORDING:
             _RECORDING[-1].append((name, self))
         if not self.accepts(value):
-            raise ValueError(f"{owner + ': ' if owner else ''}{name} {self.problem(value)}")
+            raise SettingError(f"{owner + ': ' if owner else ''}{name} {self.problem(value)}", owner, name, value)
         if value is None:
             return None
         if self.kind == "number" and not isinstance(value, str):

@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..config import validate
+from ..config_checks import check_value
 from ..data.datasets import check_dataset
 from ..losses import LOSSES
 from ..quick_start import run_config
@@ -99,8 +100,9 @@ def base_config(settings: TuneSettings, params_dict: dict | None = None):
 def check_space(params: dict[str, Param], settings: TuneSettings, source: str):
     """Errors for a space that cannot run, before any trial: a key no config layer knows (with
     the closest known keys), a key also fixed on the command line, and a value at an end of a
-    range (or any choice) that the loss's or the plugin's validation rejects. Returns the base
-    Config."""
+    range (or any choice) that a run rejects: by the table of checks every run uses
+    (:func:`recbole_losses.config_checks.check_value`), then by the loss built with it. Returns
+    the base Config."""
     config = base_config(settings)
     active = config["loss"]
     known = set(config.final_config_dict)
@@ -129,6 +131,8 @@ def check_space(params: dict[str, Param], settings: TuneSettings, source: str):
             for value in param.candidates():
                 cfg[param.name] = value
                 try:
+                    # The run's own table of checks (config_checks), then the loss built with it.
+                    check_value(param.name, value, config.model, cfg)
                     validate(config)
                 except ValueError as err:
                     raise SpaceError(
