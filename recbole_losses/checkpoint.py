@@ -66,11 +66,16 @@ def checkpoint_filename(model: str, time: str) -> str:
 
 def save_checkpoint(state: dict, path) -> None:
     """Write ``state`` to ``path`` atomically: into a temporary file in the same folder, flushed to
-    disk, then renamed over ``path`` (``os.replace``). An interruption leaves the previous file."""
+    disk, then renamed over ``path`` (``os.replace``). An interruption leaves the previous file.
+    The file's mode follows the umask (0644 under the usual 022), like the run's logs."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; a checkpoint follows the umask, as every other output does.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()

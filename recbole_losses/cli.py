@@ -21,6 +21,47 @@ from .output import KNOWN_WARNINGS, known_warnings_filtered  # noqa: F401  (exam
 
 DEFAULTS = {"model": "MF", "loss": None, "dataset": "ml-100k"}
 
+def version_text(prog: str) -> str:
+    """``<prog> 0.1.0 (RecBole 1.2.1, torch 2.x, Python 3.11.x)``: what ``--version`` prints."""
+    import platform
+
+    import recbole
+    import torch
+
+    from . import __version__
+
+    return f"{prog} {__version__} (RecBole {recbole.__version__}, torch {torch.__version__}, Python {platform.python_version()})"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The argument parser of every command and example: ``--version``, and a mistake in the
+    arguments is one line on stderr (``<prog>: error: ... (see <prog> --help)``) with exit status 2."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action="version", version=version_text(self.prog),
+                          help="print the versions of recbole-losses, RecBole, torch and Python, and exit")
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def checked(rule, parse=int):
+    """An argparse ``type``: ``parse`` the text (int, float), then check it with ``rule`` (a
+    :class:`recbole_losses.losses._checks.Rule`); the error names the rule."""
+
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule.text()}, got {text!r}") from None
+        if not rule.accepts(value):
+            raise argparse.ArgumentTypeError(rule.problem(value, as_given=True))
+        return value
+
+    return convert
+
+
 def registry_help() -> dict[str, str]:
     """The choices shown by ``--help``, read from the registries (losses, models, datasets)."""
     from .data.datasets import SHIPPED, benchmark_names, recbole_catalogue
@@ -44,7 +85,7 @@ def registry_help() -> dict[str, str]:
 
 def build_parser(prog: str = "recbole-losses") -> argparse.ArgumentParser:
     choices = registry_help()
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
         description="Train a RecBole model with a recbole-losses ranking loss on a dataset, select the "
         "best validation epoch and test it.",

@@ -21,6 +21,7 @@ from recbole.config import Config as RecBoleConfig
 from .distributed import resolve_settings
 from .losses import LOSSES, canonical_loss_name, get_loss_class
 from .models import resolve_model
+from .prepare import prepared_settings
 
 
 def properties_dir() -> Path:
@@ -123,6 +124,12 @@ class Config(RecBoleConfig):
                 values = self._update_internal_config_dict(str(path)) or {}
                 if path == dataset_file:
                     self.parameters["Dataset"] += [k for k in values if k not in self.parameters["Dataset"]]
+        if not dataset_file.is_file():
+            # A split prepared under its own name (recbole-losses-prepare): read as one.
+            data_root = self.external_config_dict.get("data_path") or self.internal_config_dict.get("data_path")
+            prepared = prepared_settings(data_root, dataset) if isinstance(data_root, str) else {}
+            self.internal_config_dict.update(prepared)
+            self.parameters["Dataset"] += [k for k in prepared if k not in self.parameters["Dataset"]]
         preset = self.external_config_dict.get("preset")
         if preset is not None:
             self._update_internal_config_dict(str(preset_file(preset, dataset, model, loss)))

@@ -377,17 +377,23 @@ def check_valid_metric(metrics, topk, valid_metric) -> None:
         )
 
 
-def check_checkpoint_dir(path) -> None:
-    """ValueError naming ``path`` when checkpoints could not be written there: a file stands where
-    the folder (or one of its parents) should be, or the nearest existing folder is read-only."""
+def check_folder(key: str, path) -> None:
+    """ValueError naming setting ``key`` and ``path`` when files could not be written into folder
+    ``path``: a file stands where the folder (or one of its parents) should be, or the nearest
+    existing folder is read-only."""
     target = Path(path)
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"checkpoint_dir {str(path)!r} cannot be created: {existing} is a file, not a folder")
+        raise ValueError(f"{key} {str(path)!r} cannot be created: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"checkpoint_dir {str(path)!r} is not writable: no write permission on {existing}")
+        raise ValueError(f"{key} {str(path)!r} is not writable: no write permission on {existing}")
+
+
+def check_checkpoint_dir(path) -> None:
+    """:func:`check_folder` for ``checkpoint_dir``."""
+    check_folder("checkpoint_dir", path)
 
 
 def check_settings(config) -> None:
@@ -419,7 +425,7 @@ def check_settings(config) -> None:
 
 
 __all__ = [
-    "SPECS", "check_checkpoint_dir", "check_distributed", "check_key_names", "check_sampling",
+    "SPECS", "check_checkpoint_dir", "check_distributed", "check_folder", "check_key_names", "check_sampling",
     "check_settings", "check_valid_metric", "check_value", "check_values", "computed_metrics", "known_keys",
     "loss_rules", "model_rules", "plugin_keys", "read_config_file", "recbole_keys", "rules",
 ]
