@@ -430,7 +430,15 @@ def best_test_result(settings: TuneSettings, study, log=print) -> dict | None:
 def run_study(settings: TuneSettings, pruner: optuna.pruners.BasePruner | None = None, log=print) -> StudyOutcome:
     """Check the space and the storage, run the missing trials, test the selected trial once and
     write the outputs (trials table, best.yaml, plots) into ``output_dir``. ``pruner`` replaces the
-    one ``settings.pruner`` names."""
+    one ``settings.pruner`` names. Optuna's ExperimentalWarning for the features the tuner chose
+    (heartbeats, stale-trial cleanup, the constant liar, matplotlib plots) is not shown: it is
+    about this module, not about the user's settings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _run_study(settings, pruner, log)
+
+
+def _run_study(settings: TuneSettings, pruner, log) -> StudyOutcome:
     from .report import write_outputs
 
     params, source = load_space(settings)
