@@ -12,6 +12,7 @@ seed, the split and every other setting are shared, so the rows differ by the lo
 
 from __future__ import annotations
 
+import os
 import sys
 
 import recbole_losses
@@ -40,7 +41,7 @@ def table(rows: dict[str, dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = CommandParser(description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog=os.path.basename(__file__), description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="MF", help="backbone (default MF)")
     parser.add_argument("--losses", nargs="+", default=["PSL", "CW"], help="losses to compare (default PSL CW)")
     parser.add_argument("--dataset", default="ml-100k")

@@ -117,7 +117,7 @@ def loss_arguments(text: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = CommandParser(description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog=os.path.basename(__file__), description=__doc__.split("\n\n")[0])
     parser.add_argument("--loss", default="PSL", help="any registered loss (default PSL)")
     parser.add_argument("--loss-args", default="{}", help='its hyperparameters as JSON, e.g. \'{"tau": 0.1}\'')
     parser.add_argument("--epochs", type=checked(integer(1)), default=20)

@@ -51,7 +51,7 @@ def recommend(checkpoint: str | os.PathLike, user: str, k: int) -> tuple[list[tu
     config, model, dataset, _, _, test_data = recbole_losses.load_data_and_model(checkpoint, {"state": "WARNING"})
     users = dataset.field2token_id[dataset.uid_field]
     if user not in users:
-        known = [u for u in users if u != "[PAD]"]
+        known = [str(u) for u in users if u != "[PAD]"]
         raise ValueError(f"user {user!r} is not in dataset {config['dataset']}{did_you_mean(user, known)}; "
                          f"its {len(known)} users are ids such as {', '.join(known[:5])}")
     uid = dataset.token2id(dataset.uid_field, [user])
@@ -66,7 +66,7 @@ def recommend(checkpoint: str | os.PathLike, user: str, k: int) -> tuple[list[tu
 
 
 def main(argv=None) -> int:
-    parser = CommandParser(description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog=os.path.basename(__file__), description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="a .pth written by recbole-losses (default: train one first)")
     parser.add_argument("--user", default="196", help="the user's id as in the .inter file (default 196)")
     parser.add_argument("--k", type=checked(integer(1)), default=10, help="how many items (default 10)")

@@ -33,13 +33,24 @@ def version_text(prog: str) -> str:
     return f"{prog} {__version__} (RecBole {recbole.__version__}, torch {torch.__version__}, Python {platform.python_version()})"
 
 
+class _Version(argparse.Action):
+    """``--version``: :func:`version_text` on one line (argparse's own action wraps it)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text(parser.prog))
+        parser.exit(0)
+
+
 class CommandParser(argparse.ArgumentParser):
     """The argument parser of every command and example: ``--version``, and a mistake in the
     arguments is one line on stderr (``<prog>: error: ... (see <prog> --help)``) with exit status 2."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.add_argument("--version", action="version", version=version_text(self.prog),
+        self.add_argument("--version", action=_Version,
                           help="print the versions of recbole-losses, RecBole, torch and Python, and exit")
 
     def error(self, message):
