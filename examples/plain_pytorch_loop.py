@@ -125,11 +125,12 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=checked(integer(1)), default=1024)
     args = parser.parse_args(argv)
     try:
-        build_loss(args.loss, **loss_arguments(args.loss_args))  # every setting checked before training
-        train(args.loss, loss_arguments(args.loss_args), args.epochs, args.neg_num, args.batch_size)
+        params = loss_arguments(args.loss_args)
+        build_loss(args.loss, **params)  # the loss and its settings checked before any data is read
     except ValueError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
+    train(args.loss, params, args.epochs, args.neg_num, args.batch_size)
     return 0
 
 

@@ -220,6 +220,7 @@ SPECS: dict[str, Rule] = {
     "resume_checkpoint": _OPTIONAL_TEXT,
 }
 
+
 def model_rules(model, final: dict | None = None) -> dict[str, Rule]:
     """The rules of model ``model``'s own keys (:func:`recbole_losses.models.model_config_checks`);
     with its settings ``final``, bounds that depend on another key are set (XSimGCL's

@@ -50,7 +50,7 @@ def result_text(result) -> str:
     ``none`` for a run without one."""
     if result is None:
         return "none"
-    return "    ".join(f"{k} : {v:g}" for k, v in plain_result(result).items())
+    return "    ".join(f"{k} : {v}" for k, v in plain_result(result).items())
 
 
 def train_loss_line(epoch_idx: int, seconds: float, losses, names=None, decimals: int = 4) -> str:

@@ -136,8 +136,8 @@ def run(
 ) -> dict:
     """Train ``model`` with ``loss`` (None: the stock RecBole model) on ``dataset`` and test the
     best-validation checkpoint. Returns ``best_valid_score``, ``best_valid_result`` and
-    ``test_result`` (metric -> float; None without a validation or test), ``train_epoch_seconds`` and what was resolved from every config layer:
-    ``model``, ``loss``, ``dataset``, ``preset``.
+    ``test_result`` (metric -> float; None without a validation or test), ``train_epoch_seconds``
+    and what was resolved from every config layer: ``model``, ``loss``, ``dataset``, ``preset``.
 
     RecBole's multi-process mode: with ``nproc`` > 1 (in any config layer), ``nproc`` processes
     are spawned on this machine, ranks ``offset`` .. ``offset + nproc - 1`` of ``world_size``

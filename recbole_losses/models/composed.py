@@ -10,9 +10,9 @@ batch users and positives when ``reg_weight`` > 0, and by any extra terms the ba
 
 from __future__ import annotations
 
+import recbole.model.loss as recbole_loss_modules
 import torch
 from recbole.model.abstract_recommender import GeneralRecommender
-import recbole.model.loss as recbole_loss_modules
 from recbole.model.loss import EmbLoss
 from recbole.utils import InputType
 
