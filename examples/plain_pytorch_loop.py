@@ -3,6 +3,8 @@
     python examples/plain_pytorch_loop.py --loss PSL --epochs 20
     python examples/plain_pytorch_loop.py --loss CW --loss-args '{"beta": 0.8, "tau_plus": 0.1}'
 
+(installed from a wheel: ``python -m recbole_losses.examples.plain_pytorch_loop ...``)
+
 Matrix factorisation on ml-100k's interactions (read from RecBole's copy), a random 80/20 split,
 uniform negatives, the half-cosine score most of the losses are designed for, and Recall@20 with
 the training items masked. The loss sees only score tensors: pos_score [B], neg_score [B, N] and,
@@ -11,9 +13,9 @@ for losses that use them (CW), sampled_pos_score [B, M].
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from recbole_losses import build_loss
+from recbole_losses.cli import CommandParser, checked
+from recbole_losses.losses._checks import integer
 
 
 def load_ml100k() -> tuple[np.ndarray, int, int]:
@@ -100,16 +104,35 @@ def train(loss_name: str, loss_args: dict, epochs: int, neg_num: int, batch_size
     return recall
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def loss_arguments(text: str) -> dict:
+    """``--loss-args``: a JSON object of hyperparameters; ValueError saying what is wrong."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--loss-args {text!r} is not JSON ({err.msg} at column {err.colno}); "
+                         'give an object such as \'{"tau": 0.1}\'') from None
+    if not isinstance(value, dict):
+        raise ValueError(f"--loss-args must be a JSON object such as '{{\"tau\": 0.1}}', got {text!r}")
+    return value
+
+
+def main(argv=None) -> int:
+    parser = CommandParser(prog=os.path.basename(__file__), description=__doc__.split("\n\n")[0])
     parser.add_argument("--loss", default="PSL", help="any registered loss (default PSL)")
     parser.add_argument("--loss-args", default="{}", help='its hyperparameters as JSON, e.g. \'{"tau": 0.1}\'')
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--neg-num", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--epochs", type=checked(integer(1)), default=20)
+    parser.add_argument("--neg-num", type=checked(integer(1)), default=256)
+    parser.add_argument("--batch-size", type=checked(integer(1)), default=1024)
     args = parser.parse_args(argv)
-    train(args.loss, json.loads(args.loss_args), args.epochs, args.neg_num, args.batch_size)
+    try:
+        params = loss_arguments(args.loss_args)
+        build_loss(args.loss, **params)  # the loss and its settings checked before any data is read
+    except ValueError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    train(args.loss, params, args.epochs, args.neg_num, args.batch_size)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

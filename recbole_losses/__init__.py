@@ -6,13 +6,14 @@ the plugin's names and defaults. Importing the package applies :mod:`recbole_los
 (RecBole needs its patches when it runs, not when it is imported).
 """
 
-from . import compat
+from . import compat, output
 from .config import Config
 from .losses import LOSSES, RankingLoss, available_losses, build_loss, register_loss
 from .models import available_models, resolve_model
 from .quick_start import load_data_and_model, run
 
 compat.apply_all()
+output.install()
 
 __version__ = "0.1.0"
 

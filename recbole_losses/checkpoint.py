@@ -65,13 +65,31 @@ def checkpoint_filename(model: str, time: str) -> str:
     return f"{model}-{time}-{uuid.uuid4().hex[:8]}.pth"
 
 
+def _umask() -> int:
+    """The process's umask: read from /proc where it is shown (setting it to read it back would
+    briefly change it for every thread), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 def save_checkpoint(state: dict, path) -> None:
     """Write ``state`` to ``path`` atomically: into a temporary file in the same folder, flushed to
-    disk, then renamed over ``path`` (``os.replace``). An interruption leaves the previous file."""
+    disk, then renamed over ``path`` (``os.replace``). An interruption leaves the previous file.
+    The file's mode follows the umask (0644 under the usual 022), like the run's logs."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; a checkpoint follows the umask, as every other output does.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()

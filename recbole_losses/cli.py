@@ -13,33 +13,64 @@ the run's configuration resolved. Dataset preparation is ``recbole-losses-prepar
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import warnings
 
 import yaml
 
+from .output import KNOWN_WARNINGS, known_warnings_filtered  # noqa: F401  (also importable from here)
+
 DEFAULTS = {"model": "MF", "loss": None, "dataset": "ml-100k"}
 
-# Third-party warnings RecBole 1.2.1 triggers on today's pandas/torch, harmless for our runs; they are
-# silenced in the command-line entry points only, never on import (a library user keeps them).
-KNOWN_WARNINGS = (
-    # pandas: RecBole's Dataset._fill_nan calls fillna(inplace=True) on a column (chained assignment)
-    r"A value is being set on a copy of a DataFrame or Series through chained assignment",
-    # torch: RecBole's Dataset._dataframe_to_interaction wraps read-only pandas arrays
-    r"The given NumPy array is not writable",
-    # torch: RecBole's Trainer._train_epoch builds torch.cuda.amp.GradScaler (deprecated alias)
-    r"`torch.cuda.amp.GradScaler\(args...\)` is deprecated",
-)
+def version_text(prog: str) -> str:
+    """``<prog> 0.1.0 (RecBole 1.2.1, torch 2.x, Python 3.11.x)``: what ``--version`` prints."""
+    import platform
+
+    import recbole
+    import torch
+
+    from . import __version__
+
+    return f"{prog} {__version__} (RecBole {recbole.__version__}, torch {torch.__version__}, Python {platform.python_version()})"
 
 
-@contextlib.contextmanager
-def known_warnings_filtered():
-    """Within the block, the :data:`KNOWN_WARNINGS` raised from RecBole's code are not shown."""
-    with warnings.catch_warnings():
-        for message in KNOWN_WARNINGS:
-            warnings.filterwarnings("ignore", message=message, module=r"recbole(\.|$)")
-        yield
+class _Version(argparse.Action):
+    """``--version``: :func:`version_text` on one line (argparse's own action wraps it)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text(parser.prog))
+        parser.exit(0)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The argument parser of every command and example: ``--version``, and a mistake in the
+    arguments is one line on stderr (``<prog>: error: ... (see <prog> --help)``) with exit status 2."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action=_Version,
+                          help="print the versions of recbole-losses, RecBole, torch and Python, and exit")
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def checked(rule, parse=int):
+    """An argparse ``type``: ``parse`` the text (int, float), then check it with ``rule`` (a
+    :class:`recbole_losses.losses._checks.Rule`); the error names the rule."""
+
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule.text()}, got {text!r}") from None
+        if not rule.accepts(value):
+            raise argparse.ArgumentTypeError(rule.problem(value, as_given=True))
+        return value
+
+    return convert
 
 
 def registry_help() -> dict[str, str]:
@@ -65,7 +96,7 @@ def registry_help() -> dict[str, str]:
 
 def build_parser(prog: str = "recbole-losses") -> argparse.ArgumentParser:
     choices = registry_help()
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
         description="Train a RecBole model with a recbole-losses ranking loss on a dataset, select the "
         "best validation epoch and test it.",

@@ -10,6 +10,9 @@ Nothing here edits RecBole's files.
 - :func:`patch_dok_update`: ``recbole/model/general_recommender/{lightgcn,ngcf,...}.py`` build the
   adjacency with ``dok_matrix._update``, removed in SciPy 1.13, so LightGCN/NGCF failed at
   construction. We restore ``_update`` as "add these entries" on the matrix's own dict.
+- :func:`patch_grad_scaler`: ``recbole/trainer/trainer.py`` builds ``torch.cuda.amp.GradScaler``
+  every epoch, deprecated since torch 2.4 (a FutureWarning on every run). The module's ``amp`` is
+  given ``torch.amp.GradScaler`` for CUDA, the same scaler under its current name.
 - ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
   import it (see ``recbole_losses.quick_start``).
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["apply_all", "patch_dok_update", "patch_numpy_aliases"]
+__all__ = ["apply_all", "patch_dok_update", "patch_grad_scaler", "patch_numpy_aliases"]
 
 _NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
 
@@ -52,7 +55,30 @@ def patch_dok_update() -> bool:
     return True
 
 
+class _Amp:
+    """What ``recbole/trainer/trainer.py`` reads of ``torch.cuda.amp``: ``GradScaler``."""
+
+    @staticmethod
+    def GradScaler(*args, **kwargs):  # noqa: N802 (torch's name)
+        import torch
+
+        return torch.amp.GradScaler("cuda", *args, **kwargs)
+
+
+def patch_grad_scaler() -> bool:
+    """RecBole's trainer module builds its scaler with ``torch.amp.GradScaler("cuda", ...)``; True
+    if it was patched now (False: already, or a torch without ``torch.amp.GradScaler``)."""
+    import torch
+    import recbole.trainer.trainer as trainer_module
+
+    if trainer_module.amp is _Amp or not hasattr(torch.amp, "GradScaler"):
+        return False
+    trainer_module.amp = _Amp
+    return True
+
+
 def apply_all() -> None:
     """Every patch above; each is idempotent. ``import recbole_losses`` calls it once."""
     patch_numpy_aliases()
     patch_dok_update()
+    patch_grad_scaler()

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from recbole.config import Config as RecBoleConfig
 
-from .data.sampler import DISTRIBUTIONS
 from .distributed import resolve_settings
-from .losses import LOSSES, SCORE_FUNCTIONS, canonical_loss_name, get_loss_class
+from .losses import LOSSES, canonical_loss_name, get_loss_class
 from .models import resolve_model
+from .prepare import prepared_settings
 
 
 def properties_dir() -> Path:
@@ -124,6 +124,12 @@ class Config(RecBoleConfig):
                 values = self._update_internal_config_dict(str(path)) or {}
                 if path == dataset_file:
                     self.parameters["Dataset"] += [k for k in values if k not in self.parameters["Dataset"]]
+        if not dataset_file.is_file():
+            # A split prepared under its own name (recbole-losses-prepare): read as one.
+            data_root = self.external_config_dict.get("data_path") or self.internal_config_dict.get("data_path")
+            prepared = prepared_settings(data_root, dataset) if isinstance(data_root, str) else {}
+            self.internal_config_dict.update(prepared)
+            self.parameters["Dataset"] += [k for k in prepared if k not in self.parameters["Dataset"]]
         preset = self.external_config_dict.get("preset")
         if preset is not None:
             self._update_internal_config_dict(str(preset_file(preset, dataset, model, loss)))
@@ -137,6 +143,20 @@ class Config(RecBoleConfig):
             return super()._init_device()
         resolve_settings(self.final_config_dict)
 
+    def __str__(self):
+        """RecBole's dump of the settings; in a run with a loss, ``train_neg_sample_args`` shows the
+        negatives the sampled batch mode draws for every row (RecBole's own pairwise sampler, which
+        the key describes, is off)."""
+        cfg = self.final_config_dict
+        if cfg.get("loss") is None:
+            return super().__str__()
+        stored = cfg["train_neg_sample_args"]
+        cfg["train_neg_sample_args"] = _Shown(sampled_negatives_text(cfg))
+        try:
+            return super().__str__()
+        finally:
+            cfg["train_neg_sample_args"] = stored
+
     def _set_train_neg_sample_args(self):
         if self.final_config_dict.get("loss") is not None:
             # The sampled batch mode draws [B, N] negatives itself; RecBole's pairwise sampler
@@ -145,8 +165,24 @@ class Config(RecBoleConfig):
         super()._set_train_neg_sample_args()
 
 
+class _Shown(str):
+    """A text shown as is by RecBole's dump (``format`` of a str subclass prints it unquoted)."""
+
+
+def sampled_negatives_text(cfg) -> str:
+    """What the sampled batch mode draws per training row, in the form of RecBole's
+    ``train_neg_sample_args``, naming the keys that set it."""
+    drawn = {"distribution": cfg["neg_distribution"], "sample_num": cfg["neg_num"]}
+    if cfg["neg_distribution"] == "popularity":
+        drawn["alpha"] = cfg["neg_alpha"]
+    return (f"{drawn} per training row, and {cfg['pos_num']} sampled positives (the sampled batch mode: "
+            "neg_num, neg_distribution, neg_alpha, pos_num)")
+
+
 def validate(config) -> None:
-    """Errors, before any data is loaded, for misspelled loss keys and invalid settings."""
+    """Errors, before any data is loaded, for misspelled loss keys and an invalid loss (its keys
+    checked by its constructor); a warning for keys of another loss than the configured one. The
+    other keys are checked by :func:`recbole_losses.config_checks.check_settings`."""
     for key in config.final_config_dict:
         for cls in LOSSES.values():
             if key.startswith(cls.prefix) and key not in cls.config_keys():
@@ -162,20 +198,7 @@ def validate(config) -> None:
             )
     if config["loss"] is None:
         return
-    for key in ("neg_num", "pos_num"):
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
-    if config["score"] is not None and config["score"] not in SCORE_FUNCTIONS:
-        raise ValueError(f"score must be one of {list(SCORE_FUNCTIONS)} or None, got {config['score']!r}")
-    noise = config["neg_noise_ratio"]
-    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 1):
-        raise ValueError(f"neg_noise_ratio must be a number in [0, 1), got {noise!r}")
-    if config["neg_distribution"] not in DISTRIBUTIONS:
-        raise ValueError(
-            f"neg_distribution must be one of {list(DISTRIBUTIONS)}, got {config['neg_distribution']!r}"
-        )
     get_loss_class(config["loss"]).from_config(config)
 
 
-__all__ = ["Config", "preset_combinations", "preset_file", "properties_dir", "validate"]
+__all__ = ["Config", "preset_combinations", "preset_file", "properties_dir", "sampled_negatives_text", "validate"]

@@ -21,6 +21,10 @@ from pathlib import Path
 
 import yaml
 
+from .data.sampler import DISTRIBUTIONS
+from .losses._checks import BOOL, Rule, choice, custom, integer, number
+from .scoring import SCORE_FUNCTIONS
+
 _READS = re.compile(
     r"""(?:config|cfg|config_dict|final_config_dict|external_config_dict)\s*(?:\[|\.get\()\s*["']([A-Za-z_]\w*)["']"""
 )
@@ -131,7 +135,7 @@ def check_key_names(sources: dict[str, list[str]]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Types and ranges
+# Types and ranges: the table of checks
 # ---------------------------------------------------------------------------------------------
 
 
@@ -139,82 +143,207 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _port(v) -> bool:
+    if isinstance(v, str) and v.isdigit():
+        v = int(v)
+    return v is None or (_is_int(v) and 1 <= v <= 65535)
+
+
+def _clip_grad_norm(v) -> bool:
+    if v is None:
+        return True
+    if not isinstance(v, dict) or "max_norm" not in v:
+        return False
+    return number(0, closed="neither").accepts(v["max_norm"]) and number(0, closed="neither", none=True).accepts(
+        v.get("norm_type"))
+
+
+_TEXT = custom(lambda v: isinstance(v, str) and v != "", "a non-empty string (a path or name)")
+_OPTIONAL_TEXT = custom(lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty string or None")
+
+# Every checked key of RecBole's and ours, with its rule. Keys a model reads for itself are its
+# own (model_rules), a loss's keys come from the loss's own checks (loss_rules); any other key given by
+# the user keeps the type of its default (_inferred).
+SPECS: dict[str, Rule] = {
+    # RecBole: environment, training, evaluation
+    "seed": integer(),
+    "epochs": integer(0),
+    "train_batch_size": integer(1),
+    "eval_batch_size": integer(1),
+    "learning_rate": number(0, closed="neither"),
+    "weight_decay": number(0),
+    "eval_step": integer(0),
+    "stopping_step": integer(1, none=True),
+    "embedding_size": integer(1),
+    "n_layers": integer(1),
+    "reg_weight": number(0, none=True),
+    "node_dropout": number(0, 1, closed="left"),
+    "message_dropout": number(0, 1, closed="left"),
+    "metric_decimal_place": integer(0),
+    "loss_decimal_place": integer(0),
+    "worker": integer(0),
+    "topk": custom(lambda v: (_is_int(v) and v >= 1)
+                   or (isinstance(v, list) and len(v) > 0 and all(_is_int(k) and k >= 1 for k in v)),
+                   "an integer >= 1 or a non-empty list of them"),
+    "metrics": custom(lambda v: isinstance(v, str) or (isinstance(v, list) and len(v) > 0
+                                                       and all(isinstance(m, str) for m in v)),
+                      "a metric name or a non-empty list of them"),
+    "valid_metric": custom(lambda v: isinstance(v, str), "a metric name such as NDCG@20"),
+    "learner": choice(("adam", "adamw", "sgd", "adagrad", "rmsprop", "sparse_adam"), any_case=True),
+    "state": choice(("info", "debug", "warning", "error", "critical"), none=True, any_case=True),
+    "rm_dup_inter": choice(("first", "last"), none=True),
+    "clip_grad_norm": custom(_clip_grad_norm, "None or a dict such as {max_norm: 5} (max_norm a finite number > 0)"),
+    "gpu_id": custom(lambda v: isinstance(v, str) or _is_int(v) or (isinstance(v, (tuple, list)) and all(map(_is_int, v))),
+                     "a GPU id or ids, e.g. 0 or '0,1'"),
+    "checkpoint_dir": _TEXT,
+    "data_path": _TEXT,
+    **{key: BOOL for key in ("reproducibility", "shuffle", "show_progress", "use_gpu", "repeatable",
+                             "save_dataset", "save_dataloaders", "log_wandb", "enable_amp", "enable_scaler",
+                             "valid_metric_bigger")},
+    # RecBole's multi-process mode (with backend, ours); checked together by check_distributed
+    "nproc": integer(1, none=True),
+    "world_size": custom(lambda v: v is None or v == -1 or (_is_int(v) and v >= 1),
+                         "an integer >= 1 (or -1 or None: nproc)"),
+    "offset": integer(0, none=True),
+    "local_rank": integer(0),
+    "ip": _OPTIONAL_TEXT,
+    "port": custom(_port, "a port number in [1, 65535] or None"),
+    "backend": choice(("nccl", "gloo"), none=True),
+    # ours: the sampled batch mode (checked together by check_sampling), the loss, runs
+    "neg_num": integer(1),
+    "pos_num": integer(1),
+    "neg_distribution": choice(DISTRIBUTIONS),
+    "neg_alpha": number(0),
+    "neg_noise_ratio": number(0, 1, closed="left", none=True),
+    "score": choice(SCORE_FUNCTIONS, none=True),
+    "preset": _OPTIONAL_TEXT,
+    "resume_checkpoint": _OPTIONAL_TEXT,
+}
+
+
+def model_rules(model, final: dict | None = None) -> dict[str, Rule]:
+    """The rules of model ``model``'s own keys (:func:`recbole_losses.models.model_config_checks`);
+    with its settings ``final``, bounds that depend on another key are set (XSimGCL's
+    layer_cl <= n_layers)."""
+    from .models import model_config_checks
+
+    rules = dict(model_config_checks(str(model)))
+    n_layers = (final or {}).get("n_layers")
+    if "layer_cl" in rules and SPECS["n_layers"].accepts(n_layers):
+        rules["layer_cl"] = rules["layer_cl"].with_high(n_layers, "n_layers")
+    return rules
+
+
+@functools.lru_cache(maxsize=None)
+def loss_rules() -> dict[str, tuple[type, str, Rule]]:
+    """config key -> (loss class, parameter, rule) for every parameter of every registered loss,
+    as the loss's own constructor checks it."""
+    from .losses import LOSSES
+    from .losses._checks import recorded_rules
+
+    table = {}
+    for cls in LOSSES.values():
+        for param, rule in recorded_rules(cls).items():
+            table[cls.prefix + param] = (cls, param, rule)
+    return table
+
+
+def rules(model=None) -> dict[str, Rule]:
+    """The table: config key -> rule, for RecBole's checked keys and ours, model ``model``'s own
+    keys and every loss's keys."""
+    return {**SPECS, **model_rules(model), **{key: rule for key, (_, _, rule) in loss_rules().items()}}
+
+
+def _inferred(default) -> Rule | None:
+    """The check for a key without a rule, from the type of its default: numbers stay finite
+    numbers (or None), booleans stay booleans; other defaults are not inferred."""
+    if isinstance(default, bool):
+        return BOOL
+    if _is_number(default):
+        return number(none=True)
+    return None
+
+
 def _is_number(v) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
-def _integer(lo=None, none=False):
-    text = "an integer" + (f" >= {lo}" if lo is not None else "") + (" or None" if none else "")
-    return (lambda v: (none and v is None) or (_is_int(v) and (lo is None or v >= lo))), text
+def check_value(key: str, value, model=None, final: dict | None = None) -> None:
+    """ValueError, in the form the run reports it, unless ``value`` is valid for config key ``key``
+    by the table (nothing for a key without a rule). ``model``, ``final``: the run's model and
+    settings, for the model's own keys."""
+    own = model_rules(model, final)
+    if key in own:
+        own[key].check(str(model), key, value)
+    elif key in loss_rules():
+        cls, param, rule = loss_rules()[key]
+        if not rule.accepts(value):
+            raise ValueError(f"invalid loss hyperparameter ({cls.prefix}* config keys): "
+                             f"{cls.name}: {param} {rule.problem(value)}")
+    elif key in SPECS and not SPECS[key].accepts(value):
+        raise ValueError(f"{key} {SPECS[key].problem(value, as_given=True)} ({type(value).__name__})")
 
 
-def _number(lo=None, strict=False, none=False):
-    bound = "" if lo is None else f" {'>' if strict else '>='} {lo}"
-    text = f"a number{bound}" + (" or None" if none else "")
-    return (lambda v: (none and v is None)
-            or (_is_number(v) and (lo is None or (v > lo if strict else v >= lo)))), text
-
-
-_BOOL = (lambda v: isinstance(v, bool)), "True or False"
-_TEXT = (lambda v: isinstance(v, str) and v != ""), "a non-empty string (a path or name)"
-
-
-def _choice(options, none=False):
-    text = "one of " + ", ".join(map(repr, options)) + (" or None" if none else "") + " (any case)"
-    return (lambda v: (none and v is None) or (isinstance(v, str) and v.lower() in options)), text
-
-
-SPECS = {
-    "seed": _integer(),
-    "epochs": _integer(0),
-    "train_batch_size": _integer(1),
-    "eval_batch_size": _integer(1),
-    "learning_rate": _number(0, strict=True),
-    "weight_decay": _number(0),
-    "eval_step": _integer(0),
-    "stopping_step": _integer(1, none=True),
-    "embedding_size": _integer(1),
-    "metric_decimal_place": _integer(0),
-    "loss_decimal_place": _integer(0),
-    "worker": _integer(0),
-    "topk": ((lambda v: (_is_int(v) and v >= 1)
-              or (isinstance(v, list) and len(v) > 0 and all(_is_int(k) and k >= 1 for k in v))),
-             "an integer >= 1 or a non-empty list of them"),
-    "metrics": ((lambda v: isinstance(v, str) or (isinstance(v, list) and len(v) > 0 and all(isinstance(m, str) for m in v))),
-                "a metric name or a non-empty list of them"),
-    "valid_metric": ((lambda v: isinstance(v, str)), "a metric name such as NDCG@20"),
-    "learner": _choice(("adam", "adamw", "sgd", "adagrad", "rmsprop", "sparse_adam")),
-    "state": _choice(("info", "debug", "warning", "error", "critical"), none=True),
-    "rm_dup_inter": ((lambda v: v is None or v in ("first", "last")), "'first', 'last' or None"),
-    "clip_grad_norm": ((lambda v: v is None or isinstance(v, dict)), "None or a dict such as {max_norm: 5}"),
-    "gpu_id": ((lambda v: isinstance(v, str) or _is_int(v) or (isinstance(v, (tuple, list)) and all(map(_is_int, v)))),
-               "a GPU id or ids, e.g. 0 or '0,1'"),
-    "checkpoint_dir": _TEXT,
-    "data_path": _TEXT,
-    **{key: _BOOL for key in ("reproducibility", "shuffle", "show_progress", "use_gpu", "repeatable",
-                              "save_dataset", "save_dataloaders", "log_wandb", "enable_amp", "enable_scaler")},
-}
-
-
-def _inferred(default):
-    """The check for a key without a spec, from the type of its default: numbers stay numbers
-    (or None), booleans stay booleans; other defaults are not inferred."""
-    if isinstance(default, bool):
-        return _BOOL
-    if _is_number(default):
-        return _number(none=True)
-    return None
-
-
-def check_values(user: dict, defaults: dict, skip=()) -> None:
-    """ValueError naming the first user key whose value has the wrong type or range: by
-    :data:`SPECS`, otherwise by the type of its default. Keys in ``skip`` are checked elsewhere."""
+def check_values(user: dict, defaults: dict, skip=(), model=None, final: dict | None = None) -> None:
+    """ValueError naming the first key of ``user`` whose value has the wrong type or range: by the
+    table, otherwise by the type of its default in ``defaults``. Keys in ``skip`` are checked
+    elsewhere."""
+    table = {**SPECS, **model_rules(model, final)}
     for key, value in user.items():
         if key in skip:
             continue
-        spec = SPECS.get(key) or _inferred(defaults.get(key))
-        if spec is not None and not spec[0](value):
-            raise ValueError(f"{key} must be {spec[1]}, got {value!r} ({type(value).__name__})")
+        if key in table:
+            check_value(key, value, model, final)
+            continue
+        rule = _inferred(defaults.get(key))
+        if rule is not None and not rule.accepts(value):
+            raise ValueError(f"{key} {rule.problem(value, as_given=True)} ({type(value).__name__})")
+
+
+def check_sampling(final: dict, given) -> None:
+    """The sampled batch mode's keys together: ``neg_alpha`` only means something with
+    ``neg_distribution: popularity`` (a warning when it is given for uniform draws); the share
+    ``neg_noise_ratio`` of ``neg_num`` must leave a true negative (and should replace at least one)."""
+    if "neg_alpha" in given and final.get("neg_distribution") != "popularity":
+        warnings.warn(f"neg_alpha = {final['neg_alpha']} is used only with neg_distribution: popularity; "
+                      f"with {final.get('neg_distribution')} it is ignored", UserWarning, stacklevel=5)
+    ratio, neg_num = final.get("neg_noise_ratio") or 0.0, final.get("neg_num")
+    if ratio and final.get("loss") is not None:
+        noisy = round(ratio * neg_num)
+        if noisy >= neg_num:
+            raise ValueError(f"neg_noise_ratio = {ratio} of neg_num = {neg_num} replaces every negative "
+                             f"({noisy}); use neg_noise_ratio < {(neg_num - 0.5) / neg_num:.4g} or a larger neg_num")
+        if noisy == 0:
+            warnings.warn(f"neg_noise_ratio = {ratio} of neg_num = {neg_num} rounds to 0 replaced negatives: "
+                          "the run is clean", UserWarning, stacklevel=5)
+
+
+def check_distributed(final: dict) -> None:
+    """RecBole's multi-process keys together, before any process starts or waits: the ranks of this
+    machine (offset .. offset + nproc - 1) within world_size, local_rank below nproc, nccl only with
+    GPUs, a GPU per process."""
+    nproc, offset = final.get("nproc") or 1, final.get("offset") or 0
+    world_size = final.get("world_size")
+    world_size = nproc + offset if world_size in (None, -1) else world_size
+    if "local_rank" not in final and nproc == 1 and final.get("world_size") in (None, -1, 1) and not offset:
+        return
+    if offset + nproc > world_size:
+        raise ValueError(f"ranks offset .. offset + nproc - 1 = {offset} .. {offset + nproc - 1} do not fit in "
+                         f"world_size = {world_size}: give world_size >= offset + nproc = {offset + nproc}")
+    local_rank = final.get("local_rank")
+    if local_rank is not None and local_rank >= nproc:
+        raise ValueError(f"local_rank = {local_rank} must be below nproc = {nproc}")
+    import torch
+
+    gpu_id = final.get("gpu_id")
+    gpus = [g for g in (",".join(map(str, gpu_id)) if isinstance(gpu_id, (list, tuple)) else str(gpu_id or "")).split(",") if g]
+    use_cuda = bool(final.get("use_gpu")) and bool(gpus) and torch.cuda.is_available()
+    if final.get("backend") == "nccl" and not use_cuda:
+        raise ValueError("backend 'nccl' needs GPUs (use_gpu True, gpu_id set, CUDA available); "
+                         "use backend 'gloo' on CPU")
+    if use_cuda and nproc > len(gpus):
+        raise ValueError(f"nproc = {nproc} processes need one GPU each, but gpu_id {gpu_id!r} lists {len(gpus)}: "
+                         f"give gpu_id with {nproc} ids, or use_gpu False")
 
 
 def computed_metrics(metrics, topk) -> list[str]:
@@ -249,25 +378,32 @@ def check_valid_metric(metrics, topk, valid_metric) -> None:
         )
 
 
-def check_checkpoint_dir(path) -> None:
-    """ValueError naming ``path`` when checkpoints could not be written there: a file stands where
-    the folder (or one of its parents) should be, or the nearest existing folder is read-only."""
+def check_folder(key: str, path) -> None:
+    """ValueError naming setting ``key`` and ``path`` when files could not be written into folder
+    ``path``: a file stands where the folder (or one of its parents) should be, or the nearest
+    existing folder is read-only."""
     target = Path(path)
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"checkpoint_dir {str(path)!r} cannot be created: {existing} is a file, not a folder")
+        raise ValueError(f"{key} {str(path)!r} cannot be created: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"checkpoint_dir {str(path)!r} is not writable: no write permission on {existing}")
+        raise ValueError(f"{key} {str(path)!r} is not writable: no write permission on {existing}")
 
 
-SAMPLED_MODE_KEYS = ("neg_num", "pos_num", "score", "neg_noise_ratio", "neg_distribution")
+def check_checkpoint_dir(path) -> None:
+    """:func:`check_folder` for ``checkpoint_dir``."""
+    check_folder("checkpoint_dir", path)
 
 
 def check_settings(config) -> None:
     """Every check of this module on a RecBole ``Config`` being built, after its layers are merged
-    and before RecBole interprets them (so before any data is loaded)."""
+    and before RecBole interprets them (so before any data is loaded or process started): key
+    names; every value of a key in the table, whichever layer set it (command line, config files,
+    ``config_dict``, preset, our and RecBole's YAMLs); the other keys the user gave, by the type of
+    their default; the sampling and multi-process keys together; ``valid_metric``;
+    ``checkpoint_dir``. A loss's keys are checked when the loss is built (``config.validate``)."""
     where = dict(getattr(config, "file_key_sources", {}))
     where.update({key: "config_dict" for key in config.variable_config_dict})
     where.update({key: "the command line" for key in config.cmd_config_dict})
@@ -275,25 +411,22 @@ def check_settings(config) -> None:
     for key in config.external_config_dict:
         by_source.setdefault(where.get(key, "config_dict"), []).append(key)
     check_key_names(by_source)
-    from .losses import LOSSES
 
-    from .models import model_config_checks
-
-    final = config.final_config_dict
-    # A model's own keys are checked by the model's checks (their messages), here before data loads.
-    own = model_config_checks(getattr(config, "model", None))
-    for key, check in own.items():
-        if key in config.external_config_dict:
-            check(final[key])
-    # Loss keys, and the sampled batch mode's keys, are checked by config.validate with their own messages.
-    skip = {k for cls in LOSSES.values() for k in cls.config_keys()} | set(SAMPLED_MODE_KEYS) | set(own)
-    check_values({k: final[k] for k in config.external_config_dict if k in final}, config.internal_config_dict,
-                 skip=skip)
+    final, model = config.final_config_dict, getattr(config, "model", None)
+    table = {**SPECS, **model_rules(model, final)}
+    for key, value in final.items():
+        if key in table:
+            check_value(key, value, model, final)
+    check_values({k: final[k] for k in config.external_config_dict if k in final and k not in table},
+                 config.internal_config_dict, skip=set(loss_rules()))
+    check_sampling(final, config.external_config_dict)
+    check_distributed(final)
     check_valid_metric(final["metrics"], final["topk"], final["valid_metric"])
     check_checkpoint_dir(final["checkpoint_dir"])
 
 
 __all__ = [
-    "SPECS", "check_checkpoint_dir", "check_key_names", "check_settings", "check_valid_metric", "check_values",
-    "computed_metrics", "known_keys", "plugin_keys", "read_config_file", "recbole_keys",
+    "SPECS", "check_checkpoint_dir", "check_distributed", "check_folder", "check_key_names", "check_sampling",
+    "check_settings", "check_valid_metric", "check_value", "check_values", "computed_metrics", "known_keys",
+    "loss_rules", "model_rules", "plugin_keys", "read_config_file", "recbole_keys", "rules",
 ]

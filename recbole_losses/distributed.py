@@ -25,6 +25,7 @@ import torch
 
 __all__ = [
     "all_gather_object",
+    "default_backend",
     "average_gradients",
     "barrier",
     "broadcast_object",
@@ -43,6 +44,14 @@ def is_multi_process(config) -> bool:
     return "local_rank" in config.final_config_dict and not config["single_spec"]
 
 
+def default_backend(cfg: dict) -> str:
+    """``backend`` as set, else nccl when this process would use GPUs, gloo otherwise."""
+    gpu_id = cfg.get("gpu_id")
+    gpu_id = ",".join(map(str, gpu_id)) if isinstance(gpu_id, (list, tuple)) else str(gpu_id if gpu_id is not None else "")
+    use_cuda = bool(cfg.get("use_gpu")) and len(gpu_id) > 0 and torch.cuda.is_available()
+    return cfg.get("backend") or ("nccl" if use_cuda else "gloo")
+
+
 def resolve_settings(cfg: dict) -> None:
     """Fill RecBole's multi-process keys of a rank's resolved settings ``cfg`` (``local_rank``
     set): defaults, ``backend`` (nccl with GPUs, gloo without), the device ``cuda:<local_rank>``
@@ -58,7 +67,7 @@ def resolve_settings(cfg: dict) -> None:
             cfg[key] = default
     if cfg.get("world_size") in (None, -1):
         cfg["world_size"] = cfg["nproc"]
-    backend = cfg.get("backend") or ("nccl" if use_cuda else "gloo")
+    backend = default_backend(cfg)
     if backend not in ("nccl", "gloo") or (backend == "nccl" and not use_cuda):
         raise ValueError(f"backend must be 'nccl' (GPUs) or 'gloo' (CPU or GPUs), got {backend!r} (GPU in use: {use_cuda})")
     cfg["backend"] = backend
@@ -72,17 +81,25 @@ def resolve_settings(cfg: dict) -> None:
 
 
 def init_process_group(config) -> None:
-    """Join the process group of a multi-process run (nothing for a single process); an already
-    initialised group (a second run in the same process) is reused."""
+    """Join the process group of a multi-process run (nothing for a single process) at
+    ``tcp://ip:port``; an already initialised group (a second run in the same process, or the
+    group :func:`spawn` starts for the ranks of one machine) is reused. A port in use is a
+    ValueError naming it."""
     if not is_multi_process(config):
         return
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(
-            backend=config["backend"], rank=config["local_rank"] + config["offset"], world_size=config["world_size"],
-            init_method=f"tcp://{config['ip']}:{config['port']}",
-        )
+        try:
+            dist.init_process_group(
+                backend=config["backend"], rank=config["local_rank"] + config["offset"],
+                world_size=config["world_size"], init_method=f"tcp://{config['ip']}:{config['port']}",
+            )
+        except RuntimeError as err:
+            if "EADDRINUSE" in str(err) or "address already in use" in str(err).lower():
+                raise ValueError(f"port {config['port']} on {config['ip']} is in use: give another port "
+                                 "(on one machine, leave port unset: the ranks then meet without one)") from None
+            raise
     if config["device"].type == "cuda":
         torch.cuda.set_device(config["local_rank"])
 
@@ -90,7 +107,16 @@ def init_process_group(config) -> None:
 def spawn(fn, config, args: tuple):
     """Call ``fn(*args, config_dict)`` in ``config['nproc']`` spawned processes, where
     ``config_dict`` holds the rank's multi-process keys (``local_rank`` included); returns what
-    global rank 0 returned (None on the other machines)."""
+    global rank 0 returned (None on the other machines).
+
+    When every rank runs here (``world_size`` = ``nproc``) and no ``port`` is set, the ranks meet
+    through a file in a fresh temporary folder: no port is chosen, so none can be taken by another
+    program in the meantime, and no rank hosts what the others still need at teardown. Otherwise
+    they meet at ``tcp://ip:port`` (default localhost:5678), as RecBole's ranks do. A ValueError
+    or FileNotFoundError in a rank (a setting the data rejects, a port in use) is raised here as a
+    one-line ValueError naming the rank."""
+    import tempfile
+
     import torch.multiprocessing as mp
 
     nproc = int(config["nproc"])
@@ -102,15 +128,29 @@ def spawn(fn, config, args: tuple):
     if not (0 <= settings["offset"] and settings["offset"] + nproc <= world_size):
         raise ValueError(f"ranks offset .. offset + nproc - 1 = {settings['offset']} .. "
                          f"{settings['offset'] + nproc - 1} do not fit in world_size = {world_size}")
-    queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_run_rank, args=(fn, args, settings, queue), nprocs=nproc, join=True)
-    return None if queue.empty() else queue.get()
+    local = world_size == nproc and config["port"] is None
+    with tempfile.TemporaryDirectory(prefix="recbole-losses-ranks-") as folder:
+        rendezvous = {"init_method": f"file://{os.path.join(folder, 'rendezvous')}",
+                      "backend": default_backend(config.final_config_dict)} if local else None
+        queue = mp.get_context("spawn").SimpleQueue()
+        try:
+            mp.spawn(_run_rank, args=(fn, args, settings, queue, rendezvous), nprocs=nproc, join=True)
+        except mp.ProcessRaisedException as err:
+            last = [line for line in str(err).strip().splitlines() if line.strip()][-1]
+            kind, _, message = last.partition(": ")
+            if kind in ("ValueError", "FileNotFoundError"):
+                raise ValueError(f"rank {err.error_index}: {message}") from None
+            raise
+        return None if queue.empty() else queue.get()
 
 
-def _run_rank(local_rank: int, fn, args: tuple, settings: dict, queue) -> None:
+def _run_rank(local_rank: int, fn, args: tuple, settings: dict, queue, rendezvous: dict | None = None) -> None:
     import torch.distributed as dist
 
     try:
+        if rendezvous is not None:
+            dist.init_process_group(backend=rendezvous["backend"], init_method=rendezvous["init_method"],
+                                    rank=local_rank, world_size=settings["world_size"])
         result = fn(*args, {**settings, "local_rank": local_rank})
         if local_rank + settings["offset"] == 0:
             queue.put(result)

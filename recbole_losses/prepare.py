@@ -22,7 +22,6 @@ other settings is replaced only with ``--overwrite``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -56,6 +55,10 @@ BENCHMARKS = {
     "amazon-book": Benchmark("amazon2014-book", 135109, 115172, 3180699, 861683),
 }
 SPLIT_FILES = ("train.tsv", "test.tsv", "user_list.tsv", "item_list.tsv")
+# How RecBole reads the split this module writes: <name>.<suffix>.inter for each suffix, the user
+# and item columns. The benchmarks' dataset YAMLs say the same; a prepared dataset of any other
+# name gets these settings from recbole_losses.config (prepared_settings).
+PREPARED_SETTINGS = {"benchmark_filename": ["train", "valid", "test"], "load_col": {"inter": ["user_id", "item_id"]}}
 DEFAULT_DATA_PATH = "dataset/"  # RecBole's own default data_path
 DEFAULT_SEED = 2024  # IR-Benchmark's run seed
 VALID_RATIO = 0.1
@@ -188,6 +191,9 @@ def output_folder(name: str, data_path) -> Path:
     if not name or name in (".", "..") or "\0" in name or any(sep in name for sep in seps):
         raise ValueError(f"--dataset {name!r} must be a plain folder name (no '/', '\\' or '..'): "
                          f"the files go to <data_path>/<dataset>/")
+    from .config_checks import check_folder
+
+    check_folder("--data_path", data_path)
     out = Path(data_path) / name
     if out.resolve().parent != Path(data_path).resolve():
         raise ValueError(f"--dataset {name!r} would write outside --data_path {data_path}")
@@ -232,6 +238,25 @@ def check_replaceable(out: Path, name: str, settings: dict) -> None:
                      f"rerun with the same settings to keep it, or add --overwrite to replace it")
 
 
+def manifest_path(data_path, name: str) -> Path:
+    """``<data_path>/<name>/<name>.prepared.json``, written beside a prepared split."""
+    return Path(data_path) / name / f"{name}.prepared.json"
+
+
+def prepared_settings(data_path, name: str) -> dict:
+    """:data:`PREPARED_SETTINGS` when ``<data_path>/<name>`` holds a split this module prepared,
+    else {}."""
+    return dict(PREPARED_SETTINGS) if manifest_path(data_path, name).is_file() else {}
+
+
+def run_command(name: str, data_path) -> str:
+    """The command that trains on a dataset prepared into ``data_path``."""
+    cmd = f"recbole-losses --model=MF --loss=PSL --dataset={name}"
+    if Path(data_path) != Path(DEFAULT_DATA_PATH):
+        cmd += f" --data_path={data_path}"
+    return cmd
+
+
 def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = DEFAULT_SEED,
             timeout: float = 30.0, overwrite: bool = False) -> dict:
     """Write ``<data_path>/<name>/<name>.{train,valid,test}.inter``; return the manifest. A benchmark
@@ -270,7 +295,10 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
 
 
 def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
-    parser = argparse.ArgumentParser(
+    from .cli import CommandParser, checked
+    from .losses._checks import number
+
+    parser = CommandParser(
         prog=prog,
         description="Convert a published train/test split into RecBole benchmark files (train/valid/test).",
     )
@@ -280,7 +308,8 @@ def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
     parser.add_argument("--data_path", default=DEFAULT_DATA_PATH,
                         help="RecBole's data_path: files go to <data_path>/<dataset>/ (default dataset/)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the validation draw (default 2024)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a URL (default 30)")
+    parser.add_argument("--timeout", type=checked(number(0, closed="neither"), float), default=30.0,
+                        help="seconds to wait for a URL (default 30)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing split of this dataset made with other settings (refused otherwise)")
     args = parser.parse_args(argv)
@@ -296,8 +325,8 @@ def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
     repeated = {part: n for part, n in manifest["repeated_pairs_dropped"].items() if n}
     if repeated:
         print("dropped repeated (user, item) rows: " + ", ".join(f"{n} in {part}" for part, n in repeated.items()))
-    if Path(args.data_path) != Path(DEFAULT_DATA_PATH):
-        print(f"run with --data_path={args.data_path} (or data_path: {args.data_path} in a config file)")
+    print(f"train on it: {run_command(manifest['dataset'], args.data_path)}  (any --model/--loss; "
+          "the split's train, valid and test files are found by the dataset name)")
     return 0
 
 

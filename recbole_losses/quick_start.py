@@ -22,6 +22,7 @@ from .config import Config
 from .data.dataloader import data_preparation
 from .data.datasets import canonical_dataset_name, check_dataset
 from .models import available_models
+from .output import known_warnings_filtered, plain_result, result_text
 from .trainer import get_trainer
 
 
@@ -93,7 +94,13 @@ def build_run(
 def _build(config, data=None):
     """:func:`build_run` from its ``config``: joins the process group of a multi-process run,
     seeds, loads the data (unless given), builds loaders, model and trainer; returns
-    ``(config, data, loaders, recommender, trainer)``."""
+    ``(config, data, loaders, recommender, trainer)``. RecBole's known warnings about its own code
+    are not shown (:func:`recbole_losses.output.known_warnings_filtered`)."""
+    with known_warnings_filtered():
+        return _build_quietly(config, data)
+
+
+def _build_quietly(config, data=None):
     keep_freed_memory()
     distributed.init_process_group(config)
     init_seed(config["seed"], config["reproducibility"])
@@ -128,9 +135,9 @@ def run(
     saved: bool = True,
 ) -> dict:
     """Train ``model`` with ``loss`` (None: the stock RecBole model) on ``dataset`` and test the
-    best-validation checkpoint. Returns ``best_valid_score``, ``best_valid_result``,
-    ``test_result``, ``train_epoch_seconds`` and what was resolved from every config layer:
-    ``model``, ``loss``, ``dataset``, ``preset``.
+    best-validation checkpoint. Returns ``best_valid_score``, ``best_valid_result`` and
+    ``test_result`` (metric -> float; None without a validation or test), ``train_epoch_seconds``
+    and what was resolved from every config layer: ``model``, ``loss``, ``dataset``, ``preset``.
 
     RecBole's multi-process mode: with ``nproc`` > 1 (in any config layer), ``nproc`` processes
     are spawned on this machine, ranks ``offset`` .. ``offset + nproc - 1`` of ``world_size``
@@ -152,21 +159,23 @@ def run(
     config, (train_data, valid_data, test_data), _, trainer = build_run(
         model, loss, dataset, config_file_list, config_dict, cmd_args
     )
-    resume = config["resume_checkpoint"]
-    if resume == "last":
-        resume = find_resume_point(config)
-        getLogger().info(f"resume_checkpoint=last: {f'resuming {resume}' if resume else 'no resume point of this run in ' + str(config['checkpoint_dir']) + ', starting afresh'}")
-    if resume:
-        trainer.resume_checkpoint(resume)
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    with known_warnings_filtered():
+        resume = config["resume_checkpoint"]
+        if resume == "last":
+            resume = find_resume_point(config)
+            getLogger().info(f"resume_checkpoint=last: {f'resuming {resume}' if resume else 'no resume point of this run in ' + str(config['checkpoint_dir']) + ', starting afresh'}")
+        if resume:
+            trainer.resume_checkpoint(resume)
+        best_valid_score, best_valid_result = trainer.fit(
+            train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        )
+        test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    best_valid_result, test_result = plain_result(best_valid_result), plain_result(test_result)
     logger = getLogger()
-    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    logger.info(set_color("best valid ", "yellow") + f": {result_text(best_valid_result)}")
+    logger.info(set_color("test result", "yellow") + f": {result_text(test_result)}")
     return {
-        "best_valid_score": best_valid_score,
+        "best_valid_score": float(best_valid_score),
         "best_valid_result": best_valid_result,
         "test_result": test_result,
         "train_epoch_seconds": list(getattr(trainer, "train_epoch_seconds", [])),

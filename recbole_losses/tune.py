@@ -11,14 +11,15 @@ Any other ``--key=value`` is a fixed config override for every trial, as in
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from .cli import CommandParser, checked
+from .losses._checks import integer, number
 from .tuning.runs import objective_function  # noqa: F401  (RecBole HyperTuning users import it from here)
 
 
 def parse_args(argv, prog: str = "python -m recbole_losses.tune"):
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
         description="Tune a model x loss x dataset on the validation metric (Optuna), then test the selected "
         "trial once.",
@@ -29,7 +30,7 @@ def parse_args(argv, prog: str = "python -m recbole_losses.tune"):
     parser.add_argument("--model", "-m", default="MF", help="backbone (MF, LightGCN, XSimGCL) or any RecBole model")
     parser.add_argument("--loss", "-l", default=None, help="loss name; omit for the stock RecBole model")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (default ml-100k)")
-    parser.add_argument("--n_trials", type=int, required=True,
+    parser.add_argument("--n_trials", type=checked(integer(1)), required=True,
                         help="trials the study should hold (complete, pruned or failed); a rerun adds only the missing ones")
     parser.add_argument("--params_file", default=None,
                         help="search space in RecBole's params-file format (default: the loss's shipped space)")
@@ -39,13 +40,14 @@ def parse_args(argv, prog: str = "python -m recbole_losses.tune"):
                         help="Optuna database URL (default sqlite:///<output_dir>/study.db)")
     parser.add_argument("--config_files", default=None, help="space-separated YAML files")
     parser.add_argument("--pruner", default="median", choices=["median", "none"])
-    parser.add_argument("--warmup_epochs", type=int, default=None,
+    parser.add_argument("--warmup_epochs", type=checked(integer(0)), default=None,
                         help="no pruning before this epoch (default: a quarter of epochs)")
     parser.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"],
                         help="grid: every point of a finite space once (RecBole's exhaustive search)")
     parser.add_argument("--sampler_seed", type=int, default=None,
                         help="seed of the sampler (give each parallel worker its own, or none)")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")
+    parser.add_argument("--timeout", type=checked(number(0, closed="neither"), float), default=None,
+                        help="seconds after which no new trial starts")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
     return parser.parse_known_args(argv)
 

@@ -1,7 +1,7 @@
 """The training command (``recbole-losses`` / ``python -m recbole_losses`` / run_recbole_losses.py):
 help from the registries, names resolved command line > config files > defaults and reported from
 the run's configuration, dataset names checked before the configuration dump, RecBole's known
-third-party warnings filtered in the entry points only."""
+third-party warnings filtered inside our entry points and Python API only."""
 
 import argparse
 import os
@@ -118,7 +118,7 @@ def test_recbole_catalogue_online_is_left_to_recbole_download(workdir, monkeypat
     check_dataset(Config("MF", "ml-1m", config_dict={"loss": "CW"}))  # no error: RecBole downloads it
 
 
-def test_known_warnings_are_filtered_in_the_entry_points_only():
+def test_known_warnings_are_filtered_inside_our_entry_points_only():
     def raise_known(message):
         warnings.warn_explicit(message, UserWarning, "dataset.py", 1, module="recbole.data.dataset.dataset")
 
@@ -129,7 +129,7 @@ def test_known_warnings_are_filtered_in_the_entry_points_only():
             for sample in samples:
                 raise_known(sample)
             warnings.warn_explicit(samples[0], UserWarning, "mine.py", 1, module="mycode")  # not RecBole's
-        for sample in samples:  # outside the entry point (a library user): shown
+        for sample in samples:  # outside our entry points (RecBole used directly): shown
             raise_known(sample)
     assert [str(w.message) for w in shown] == [samples[0], *samples]
 

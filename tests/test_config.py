@@ -65,8 +65,8 @@ def test_python_api_ignores_sys_argv(workdir, monkeypatch):
         ("MF", {"loss": "XW"}, [], r"unknown loss 'XW'; valid choices: .*BPR, .*CW"),
         ("MF", {"loss": "CW", "cw_tua": 0.1}, [], r"unknown config key 'cw_tua' for loss CW; valid CW keys: cw_tau, cw_beta, cw_tau_plus, cw_activation, cw_floor"),
         ("MF", {"loss": "CW"}, ["--psl_temp=0.1"], r"unknown config key 'psl_temp' for loss PSL; valid PSL keys: psl_tau, psl_activation"),
-        ("MF", {"loss": "CW", "cw_tau": 0}, [], r"invalid loss hyperparameter \(cw_\* config keys\): CW: tau must be > 0, got 0.0"),
-        ("MF", {"loss": "CW", "cw_tau_plus": 1.0}, [], r"CW: tau_plus must be in \[0, 1\) or 'pop', got 1.0"),
+        ("MF", {"loss": "CW", "cw_tau": 0}, [], r"invalid loss hyperparameter \(cw_\* config keys\): CW: tau must be a number > 0, got 0.0"),
+        ("MF", {"loss": "CW", "cw_tau_plus": 1.0}, [], r"CW: tau_plus must be a number in \[0, 1\) or 'pop', got 1.0"),
         ("MF", {"loss": "PSL"}, ["--psl_activation=softsign"], r"PSL: activation must be one of \['relu', 'tanh', 'atan', 'exp'\], got 'softsign'"),
         ("MF", {"loss": "CW", "neg_num": 0}, [], r"neg_num must be an integer >= 1, got 0"),
         ("MF", {"loss": "CW", "pos_num": 0}, [], r"pos_num must be an integer >= 1, got 0"),
@@ -98,4 +98,4 @@ def test_cli_reports_errors_without_a_traceback(workdir, capsys):
     assert main(["--model=Foo", "--loss=CW", "--dataset=ml-100k"]) == 2
     assert "error: unknown model 'Foo'" in capsys.readouterr().err
     assert main(["--model=MF", "--loss=CW", "--dataset=ml-100k", "--cw_beta=-1"]) == 2
-    assert "CW: beta must be >= 0, got -1.0" in capsys.readouterr().err
+    assert "CW: beta must be a number >= 0, got -1.0" in capsys.readouterr().err

@@ -48,8 +48,8 @@ def config(*cmd, files=None, **settings):
         (["--topk=0"], {}, r"topk must be an integer >= 1 or a non-empty list of them, got 0"),
         (["--reproducibility=yes"], {}, r"reproducibility must be True or False, got 'yes'"),
         (["--learner=adamm"], {}, r"learner must be one of 'adam', 'adamw', 'sgd', 'adagrad', 'rmsprop', 'sparse_adam'"),
-        (["--rm_dup_inter=all"], {}, r"rm_dup_inter must be 'first', 'last' or None, got 'all'"),
-        (["--reg_weight=strong"], {}, r"reg_weight must be a number or None, got 'strong'"),  # type from MF.yaml's default
+        (["--rm_dup_inter=all"], {}, r"rm_dup_inter must be one of \['first', 'last'\] or None, got 'all'"),
+        (["--reg_weight=strong"], {}, r"reg_weight must be a number >= 0 or None, got 'strong'"),
         (["--metrics=['NDGC']"], {}, r"metrics: unknown metric 'NDGC' \(did you mean 'ndcg'\?\); valid metrics: AUC, .*NDCG"),
         (["--valid_metric=MRR@10"], {}, r"valid_metric 'MRR@10' is not computed by metrics \['Recall', 'NDCG'\] with topk "
                                         r"\[10, 20\]; valid choices: recall@10, recall@20, ndcg@10, ndcg@20"),

@@ -11,6 +11,7 @@ One spawn of 2 ranks runs everything the ranks must do (spawning costs ~10 s of 
   evaluation of the same weights.
 """
 
+import datetime
 import os
 import socket
 
@@ -53,8 +54,13 @@ def _config(root, loss, **extra):
     }
 
 
-def _rank_config(root, loss, rank, port, **extra):
-    return _config(root, loss, nproc=2, world_size=2, port=str(port), local_rank=rank, **extra)
+def _rank_config(root, loss, rank, **extra):
+    return _config(root, loss, nproc=2, world_size=2, local_rank=rank, **extra)
+
+
+# On a loaded 2-core machine a rank can fall minutes behind the other at a collective; a hang
+# still ends, as an error, instead of holding the suite.
+COLLECTIVE_TIMEOUT = datetime.timedelta(seconds=900)
 
 
 class _Batches(list):
@@ -86,36 +92,44 @@ def _state(model):
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def _worker(rank, root, port):
-    os.chdir(root)
-    out = {}
-    for loss in LOSSES:
-        config, (train, valid, test), model, trainer = build_run("MF", loss, "toy", config_dict=_rank_config(root, loss, rank, port))
-        train.sampler.set_epoch(0)
-        rows = torch.tensor(list(train.sampler))
-        inter = train._dataset.inter_feat
-        seen = torch.stack([inter[config["USER_ID_FIELD"]][rows], inter[config["ITEM_ID_FIELD"]][rows]], 1)
-        trainer.fit(train, valid, saved=True)
-        final = _state(model)
-        test_result = trainer.evaluate(test, load_best_model=False)
-        out[loss] = {"rows": seen, "state": final, "test": dict(test_result),
-                     "best_test": dict(trainer.evaluate(test, load_best_model=True))}
+def _worker(rank, root, rendezvous):
+    """Both ranks meet through a file (no port to race for) and join the group before building
+    the runs, which reuse it; the group is torn down after a barrier."""
+    import torch.distributed as dist
 
-        config, (train, _, _), model, trainer = build_run(
-            "MF", loss, "toy", config_dict=_rank_config(root, loss, rank, port, learner="sgd"))
-        for epoch, batch in enumerate(fixed_batches(train, config)):
-            trainer._train_epoch(_Batches([batch[torch.arange(rank, len(batch), 2)]]), epoch)
-        out[loss]["stepped"] = _state(model)
-    torch.save(out, os.path.join(root, f"rank{rank}.pt"))
+    os.chdir(root)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=2,
+                            timeout=COLLECTIVE_TIMEOUT)
+    try:
+        out = {}
+        for loss in LOSSES:
+            config, (train, valid, test), model, trainer = build_run("MF", loss, "toy", config_dict=_rank_config(root, loss, rank))
+            train.sampler.set_epoch(0)
+            rows = torch.tensor(list(train.sampler))
+            inter = train._dataset.inter_feat
+            seen = torch.stack([inter[config["USER_ID_FIELD"]][rows], inter[config["ITEM_ID_FIELD"]][rows]], 1)
+            trainer.fit(train, valid, saved=True)
+            final = _state(model)
+            test_result = trainer.evaluate(test, load_best_model=False)
+            out[loss] = {"rows": seen, "state": final, "test": dict(test_result),
+                         "best_test": dict(trainer.evaluate(test, load_best_model=True))}
+
+            config, (train, _, _), model, trainer = build_run(
+                "MF", loss, "toy", config_dict=_rank_config(root, loss, rank, learner="sgd"))
+            for epoch, batch in enumerate(fixed_batches(train, config)):
+                trainer._train_epoch(_Batches([batch[torch.arange(rank, len(batch), 2)]]), epoch)
+            out[loss]["stepped"] = _state(model)
+        torch.save(out, os.path.join(root, f"rank{rank}.pt"))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     root = write_toy_dataset(tmp_path_factory.mktemp("ddp"))
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_worker, args=(root, port), nprocs=2, join=True)
+    rendezvous = tmp_path_factory.mktemp("rendezvous") / "store"
+    mp.spawn(_worker, args=(root, str(rendezvous)), nprocs=2, join=True)
     return root, [torch.load(root / f"rank{r}.pt") for r in range(2)]
 
 
@@ -192,19 +206,25 @@ def test_config_starts_no_process_group_the_quick_start_does(workdir):
     from recbole_losses import Config, distributed
 
     root = write_toy_dataset(workdir)
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    settings = {**_config(root, "SL"), "loss": "SL", "local_rank": 0, "nproc": 1, "world_size": 1, "port": str(port)}
-    config = Config("MF", "toy", config_dict=settings)
-    assert not dist.is_initialized()
-    assert config["backend"] == "gloo" and config["device"].type == "cpu" and not config["single_spec"]
-    try:
-        distributed.init_process_group(config)
-        assert dist.is_initialized() and dist.get_world_size() == 1
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    for attempt in range(5):  # a free port can be taken by another program before it is bound again
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            port = s.getsockname()[1]
+        settings = {**_config(root, "SL"), "loss": "SL", "local_rank": 0, "nproc": 1, "world_size": 1, "port": str(port)}
+        config = Config("MF", "toy", config_dict=settings)
+        assert not dist.is_initialized()
+        assert config["backend"] == "gloo" and config["device"].type == "cpu" and not config["single_spec"]
+        try:
+            distributed.init_process_group(config)
+            assert dist.is_initialized() and dist.get_world_size() == 1
+            break
+        except ValueError as err:
+            assert f"port {port} on localhost is in use" in str(err)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+    else:
+        pytest.fail("no free port in 5 attempts")
 
 
 def test_run_spawns_the_ranks_and_resumes_in_multi_process_mode(workdir):
@@ -215,24 +235,20 @@ def test_run_spawns_the_ranks_and_resumes_in_multi_process_mode(workdir):
     import recbole_losses
 
     root = write_toy_dataset(workdir)
-    ports = []
-    for _ in range(3):
-        with socket.socket() as s:
-            s.bind(("localhost", 0))
-            ports.append(str(s.getsockname()[1]))
+    # No port: the ranks of one machine meet through a file (distributed.spawn), nothing to race for.
     settings = {**_config(root, "DrRL", eval_step=0), "nproc": 2}  # eval_step 0: saves every epoch
 
-    def run(folder, epochs, port, **extra):
+    def run(folder, epochs, **extra):
         result = recbole_losses.run("MF", "DrRL", "toy", config_dict={
-            **settings, "epochs": epochs, "port": port, "checkpoint_dir": str(root / folder), **extra})
+            **settings, "epochs": epochs, "checkpoint_dir": str(root / folder), **extra})
         (saved,) = (root / folder).iterdir()
         return result, saved
 
-    full, full_file = run("full", 3, ports[0])
-    first, first_file = run("first", 2, ports[1])
+    full, full_file = run("full", 3)
+    first, first_file = run("first", 2)
     assert len(full["train_epoch_seconds"]) == 3 and len(first["train_epoch_seconds"]) == 2
     original = first_file.read_bytes()
-    resumed, resumed_file = run("resumed", 3, ports[2], resume_checkpoint=str(first_file))
+    resumed, resumed_file = run("resumed", 3, resume_checkpoint=str(first_file))
     assert len(resumed["train_epoch_seconds"]) == 1  # epoch 2 only
     assert first_file.read_bytes() == original
     assert resumed["test_result"] == full["test_result"]

@@ -86,9 +86,9 @@ def test_state_dict_holds_the_adversary():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"tau": 0.0}, "AdvInfoNCE: tau must be > 0, got 0.0"),
-        ({"neg_weight": -64}, "AdvInfoNCE: neg_weight must be > 0, got -64.0"),
-        ({"adv_lr": -1e-5}, "AdvInfoNCE: adv_lr must be >= 0, got -1e-05"),
+        ({"tau": 0.0}, "AdvInfoNCE: tau must be a number > 0, got 0.0"),
+        ({"neg_weight": -64}, "AdvInfoNCE: neg_weight must be a number > 0, got -64.0"),
+        ({"adv_lr": -1e-5}, "AdvInfoNCE: adv_lr must be a number >= 0, got -1e-05"),
         ({"adv_interval": 0}, "AdvInfoNCE: adv_interval must be an integer >= 1, got 0"),
         ({"adv_dim": 1.5}, "AdvInfoNCE: adv_dim must be an integer >= 1, got 1.5"),
     ],

@@ -74,9 +74,9 @@ def test_sampled_form_needs_sampled_positives():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"tau1": 0.0}, "BSL: tau1 must be > 0, got 0.0"),
-        ({"tau2": -0.1}, "BSL: tau2 must be > 0, got -0.1"),
-        ({"tau1": None}, "BSL: tau1 must be a number, got None"),
+        ({"tau1": 0.0}, "BSL: tau1 must be a number > 0, got 0.0"),
+        ({"tau2": -0.1}, "BSL: tau2 must be a number > 0, got -0.1"),
+        ({"tau1": None}, "BSL: tau1 must be a number > 0, got None"),
         ({"positives": "all"}, "BSL: positives must be one of ['anchor', 'sampled'], got 'all'"),
     ],
 )

@@ -50,10 +50,10 @@ def test_defaults_are_simplex_values_that_train_at_n_1000():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"margin": 1.5}, "CCL: margin must be in [-1, 1], got 1.5"),
-        ({"margin": "0.5"}, "CCL: margin must be a number, got '0.5'"),
-        ({"neg_weight": 0}, "CCL: neg_weight must be > 0, got 0.0"),
-        ({"neg_weight": -1.0}, "CCL: neg_weight must be > 0, got -1.0"),
+        ({"margin": 1.5}, "CCL: margin must be a number in [-1, 1], got 1.5"),
+        ({"margin": "0.5"}, "CCL: margin must be a number in [-1, 1], got '0.5'"),
+        ({"neg_weight": 0}, "CCL: neg_weight must be a number > 0, got 0.0"),
+        ({"neg_weight": -1.0}, "CCL: neg_weight must be a number > 0, got -1.0"),
     ],
 )
 def test_bad_hyperparameters_have_exact_messages(kwargs, message):
@@ -65,4 +65,4 @@ def test_bad_hyperparameters_have_exact_messages(kwargs, message):
 def test_from_config_names_the_keys():
     with pytest.raises(ValueError) as err:
         CCL.from_config({"ccl_margin": 2.0})
-    assert str(err.value) == "invalid loss hyperparameter (ccl_* config keys): CCL: margin must be in [-1, 1], got 2.0"
+    assert str(err.value) == "invalid loss hyperparameter (ccl_* config keys): CCL: margin must be a number in [-1, 1], got 2.0"

@@ -102,14 +102,14 @@ def test_cw_correction_needs_sampled_positives():
 @pytest.mark.parametrize(
     "params,message",
     [
-        ({"tau": -0.1}, r"CW: tau must be > 0, got -0.1"),
-        ({"beta": -1}, r"CW: beta must be >= 0, got -1.0"),
-        ({"tau_plus": 1.0}, r"CW: tau_plus must be in \[0, 1\) or 'pop', got 1.0"),
-        ({"tau_plus": -0.1}, r"CW: tau_plus must be in \[0, 1\) or 'pop', got -0.1"),
-        ({"tau_plus": None}, r"CW: tau_plus must be in \[0, 1\) or 'pop', got None"),
-        ({"tau_plus": "popularity"}, r"CW: tau_plus must be one of \['pop'\], got 'popularity'"),
+        ({"tau": -0.1}, r"CW: tau must be a number > 0, got -0.1"),
+        ({"beta": -1}, r"CW: beta must be a number >= 0, got -1.0"),
+        ({"tau_plus": 1.0}, r"CW: tau_plus must be a number in \[0, 1\) or 'pop', got 1.0"),
+        ({"tau_plus": -0.1}, r"CW: tau_plus must be a number in \[0, 1\) or 'pop', got -0.1"),
+        ({"tau_plus": None}, r"CW: tau_plus must be a number in \[0, 1\) or 'pop', got None"),
+        ({"tau_plus": "popularity"}, r"CW: tau_plus must be a number in \[0, 1\) or 'pop', got 'popularity'"),
         ({"activation": "gelu"}, r"CW: activation must be one of \['relu', 'tanh', 'atan', 'exp'\], got 'gelu'"),
-        ({"floor": 0}, r"CW: floor must be in \(0, 1\), got 0.0"),
+        ({"floor": 0}, r"CW: floor must be a number in \(0, 1\), got 0.0"),
     ],
 )
 def test_invalid_hyperparameters_are_named(params, message):

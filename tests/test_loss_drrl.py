@@ -132,14 +132,14 @@ def test_all_negatives_below_the_margin_with_zero_eps_give_zero_negative_gradien
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"gamma": 1.0}, "DrRL: gamma must be > 1 and finite, got 1.0"),
-        ({"gamma": 0.5}, "DrRL: gamma must be > 1 and finite, got 0.5"),
-        ({"gamma": float("inf")}, "DrRL: gamma must be > 1 and finite, got inf"),
-        ({"gamma": "2"}, "DrRL: gamma must be a number, got '2'"),
-        ({"c": 0.0}, "DrRL: c must be > 0, got 0.0"),
-        ({"eps": -0.1}, "DrRL: eps must be >= 0, got -0.1"),
+        ({"gamma": 1.0}, "DrRL: gamma must be a number > 1, got 1.0"),
+        ({"gamma": 0.5}, "DrRL: gamma must be a number > 1, got 0.5"),
+        ({"gamma": float("inf")}, "DrRL: gamma must be a finite number > 1, got inf"),
+        ({"gamma": "2"}, "DrRL: gamma must be a number > 1, got '2'"),
+        ({"c": 0.0}, "DrRL: c must be a number > 0, got 0.0"),
+        ({"eps": -0.1}, "DrRL: eps must be a number >= 0, got -0.1"),
         ({"margin_init": None}, "DrRL: margin_init must be a number, got None"),
-        ({"margin_lr": -1e-3}, "DrRL: margin_lr must be >= 0, got -0.001"),
+        ({"margin_lr": -1e-3}, "DrRL: margin_lr must be a number >= 0, got -0.001"),
     ],
 )
 def test_bad_hyperparameters_have_exact_messages(kwargs, message):

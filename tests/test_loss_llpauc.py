@@ -101,10 +101,10 @@ def test_clip_variables_projects_onto_the_ranges():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"alpha": 0.0}, "LLPAUC: alpha must be in (0, 1], got 0.0"),
-        ({"beta": 1.5}, "LLPAUC: beta must be in (0, 1], got 1.5"),
-        ({"kappa": 0}, "LLPAUC: kappa must be > 0, got 0.0"),
-        ({"lr": -0.1}, "LLPAUC: lr must be > 0, got -0.1"),
+        ({"alpha": 0.0}, "LLPAUC: alpha must be a number in (0, 1], got 0.0"),
+        ({"beta": 1.5}, "LLPAUC: beta must be a number in (0, 1], got 1.5"),
+        ({"kappa": 0}, "LLPAUC: kappa must be a number > 0, got 0.0"),
+        ({"lr": -0.1}, "LLPAUC: lr must be a number > 0 or None, got -0.1"),
         ({"ascent": "yes"}, "LLPAUC: ascent must be True or False, got 'yes'"),
     ],
 )

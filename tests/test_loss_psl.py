@@ -23,7 +23,7 @@ def test_psl_with_exp_is_sl():
 @pytest.mark.parametrize(
     "params,message",
     [
-        ({"tau": 0.0}, r"PSL: tau must be > 0, got 0.0"),
+        ({"tau": 0.0}, r"PSL: tau must be a number > 0, got 0.0"),
         ({"activation": "sigmoid"}, r"PSL: activation must be one of \['relu', 'tanh', 'atan', 'exp'\], got 'sigmoid'"),
     ],
 )

@@ -15,9 +15,9 @@ def test_sl_matches_naive_loop(tau):
 @pytest.mark.parametrize(
     "params,message",
     [
-        ({"tau": 0}, r"SL: tau must be > 0, got 0.0"),
-        ({"tau": -1.0}, r"SL: tau must be > 0, got -1.0"),
-        ({"tau": "0.1"}, r"SL: tau must be a number, got '0.1'"),
+        ({"tau": 0}, r"SL: tau must be a number > 0, got 0.0"),
+        ({"tau": -1.0}, r"SL: tau must be a number > 0, got -1.0"),
+        ({"tau": "0.1"}, r"SL: tau must be a number > 0, got '0.1'"),
     ],
 )
 def test_invalid_hyperparameters_are_named(params, message):

@@ -31,7 +31,7 @@ def test_matches_naive_loop_with_initial_beta(tau, tau_w, beta_init):
 
 def test_matches_naive_loop_with_per_user_beta():
     pos, neg = data(2)
-    loss = SLatK(tau=0.1, tau_w=1.5)
+    loss = SLatK(tau=0.1, tau_w=1.5, k=5)
     loss.setup(n_users=3, n_items=10, item_counts=torch.ones(10))
     loss.beta.copy_(torch.tensor([0.1, 0.6, -0.4]))
     user = torch.tensor([2, 0, 1, 1, 2])
@@ -68,15 +68,15 @@ def test_name_and_alias():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"tau": 0}, "SL@K: tau must be > 0, got 0.0"),
-        ({"tau_w": -1.0}, "SL@K: tau_w must be > 0, got -1.0"),
+        ({"tau": 0}, "SL@K: tau must be a number > 0, got 0.0"),
+        ({"tau_w": -1.0}, "SL@K: tau_w must be a number > 0, got -1.0"),
         ({"k": 0}, "SL@K: k must be an integer >= 1, got 0"),
         ({"k": 2.5}, "SL@K: k must be an integer >= 1, got 2.5"),
         ({"t_beta": 0}, "SL@K: t_beta must be an integer >= 1, got 0"),
         ({"t_beta": True}, "SL@K: t_beta must be an integer >= 1, got True"),
         ({"beta_init": "0"}, "SL@K: beta_init must be a number, got '0'"),
-        ({"pos_quantile": 0.0}, "SL@K: pos_quantile must be in (0, 1], got 0.0"),
-        ({"pos_quantile": 1.5}, "SL@K: pos_quantile must be in (0, 1], got 1.5"),
+        ({"pos_quantile": 0.0}, "SL@K: pos_quantile must be a number in (0, 1], got 0.0"),
+        ({"pos_quantile": 1.5}, "SL@K: pos_quantile must be a number in (0, 1], got 1.5"),
     ],
 )
 def test_bad_hyperparameters_have_exact_messages(kwargs, message):

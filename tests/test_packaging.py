@@ -17,7 +17,7 @@ import pytest
 import recbole_losses
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ["setup.cfg", "pyproject.toml", "README.md", "LICENSE", "recbole_losses", "properties"]
+SOURCES = ["setup.cfg", "pyproject.toml", "README.md", "LICENSE", "recbole_losses", "properties", "examples"]
 KNOWN_WARNING_TEXTS = ["ChainedAssignmentError", "NumPy array is not writable", "GradScaler"]
 
 
@@ -78,6 +78,22 @@ def test_each_installed_command_answers_help(installed, command):
     if command == ["recbole-losses-tune"]:
         pytest.importorskip("recbole_losses.tune")
     done = run([str(bin_dir / command[0]), *command[1:], "--help"], cwd=workdir, env=env)
+    assert done.stdout.startswith("usage: ")
+
+
+@pytest.mark.parametrize("command", [["recbole-losses"], ["recbole-losses-prepare"], ["recbole-losses-tune"],
+                                     ["python", "-m", "recbole_losses.examples.compare_losses"]])
+def test_each_installed_command_answers_version(installed, command):
+    bin_dir, env, workdir = installed
+    done = run([str(bin_dir / command[0]), *command[1:], "--version"], cwd=workdir, env=env)
+    assert re.fullmatch(rf"\S+ {re.escape(recbole_losses.__version__)} \(RecBole 1\.2\.1, torch \S+, Python \S+\)\n",
+                        done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("name", ["compare_losses", "recommend_topk", "plain_pytorch_loop"])
+def test_the_examples_ship_with_the_package(installed, name):
+    bin_dir, env, workdir = installed
+    done = run([str(bin_dir / "python"), "-m", f"recbole_losses.examples.{name}", "--help"], cwd=workdir, env=env)
     assert done.stdout.startswith("usage: ")
 
 

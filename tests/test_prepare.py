@@ -214,3 +214,30 @@ def test_other_source_or_foreign_files_are_not_replaced_without_overwrite(tmp_pa
         prepare("tiny", src, data_path=str(tmp_path / "out2"))
     prepare("tiny", src, data_path=str(tmp_path / "out2"), overwrite=True)
     assert len(read_inter(foreign / "tiny.train.inter")) == 33
+
+
+def test_a_data_path_that_is_a_file_is_one_line(tmp_path, capsys):
+    src = write_split(tmp_path / "src", [(0, 0), (0, 1)], [(0, 2)], n_users=1, n_items=3)
+    (tmp_path / "afile").write_text("x")
+    assert prepare_main(["--dataset=tiny", f"--source={src}", f"--data_path={tmp_path / 'afile'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --data_path '{tmp_path / 'afile'}' cannot be created: {tmp_path / 'afile'} is a file, not a folder"
+
+
+def test_a_split_prepared_under_its_own_name_runs_by_that_name(tmp_path, workdir, capsys):
+    train = [(u, i) for u in range(6) for i in range(u, u + 12)]
+    test = [(u, 20 + u) for u in range(6)]
+    src = write_split(tmp_path / "src", train, test, n_users=6, n_items=26)
+    data = tmp_path / "data"
+    assert prepare_main(["--dataset=mine", f"--source={src}", f"--data_path={data}"]) == 0
+    out = capsys.readouterr().out
+    assert f"train on it: recbole-losses --model=MF --loss=PSL --dataset=mine --data_path={data}" in out
+    config = Config("MF", "mine", None, {"loss": "PSL", "data_path": str(data)})
+    assert config["benchmark_filename"] == ["train", "valid", "test"]
+    result = run("MF", "PSL", "mine", config_dict={"data_path": str(data), "epochs": 1, "neg_num": 4, "topk": [5],
+                                                   "valid_metric": "NDCG@5", "show_progress": False, "state": "ERROR"})
+    assert set(result["test_result"]) == {"recall@5", "ndcg@5"}
+    # a folder of the user's own atomic files is not read as a prepared split
+    (data / "own").mkdir()
+    (data / "own" / "own.inter").write_text("user_id:token\titem_id:token\n1\t1\n")
+    assert Config("MF", "own", None, {"loss": "PSL", "data_path": str(data)})["benchmark_filename"] is None

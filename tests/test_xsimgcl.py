@@ -228,9 +228,9 @@ def test_layer_cl_zero_is_the_embedding_table(dataset):
     [
         ({"layer_cl": 4}, r"layer_cl must be an integer in \[0, n_layers = 3\], got 4"),
         ({"n_layers": 0}, r"n_layers must be an integer >= 1, got 0"),
-        ({"temperature": 0.0}, r"temperature must be > 0, got 0.0"),
-        ({"eps": -0.1}, r"eps must be >= 0, got -0.1"),
-        ({"lambda": "high"}, r"lambda must be a number, got 'high'"),
+        ({"temperature": 0.0}, r"temperature must be a number > 0, got 0.0"),
+        ({"eps": -0.1}, r"eps must be a number >= 0, got -0.1"),
+        ({"lambda": "high"}, r"lambda must be a number >= 0, got 'high'"),
     ],
 )
 def test_invalid_settings(dataset, overrides, message):

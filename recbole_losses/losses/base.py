@@ -1,9 +1,11 @@
-"""The base class every loss derives from: the call contract, shape checks, construction from a
-RecBole-style flat config, and the hook through which a loss learns dataset statistics."""
+"""The base class every loss derives from: the call contract, the one check of what a loss is
+handed (dtype, shape, device), construction from a RecBole-style flat config, and the hook through
+which a loss learns dataset statistics."""
 
 from __future__ import annotations
 
 import inspect
+import itertools
 from typing import ClassVar
 
 import torch
@@ -62,7 +64,8 @@ class RankingLoss(nn.Module):
         pos_item: torch.Tensor | None = None,
         neg_item: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        self._check_shapes(pos_score, neg_score, sampled_pos_score)
+        self._check_inputs(pos_score, neg_score, sampled_pos_score,
+                           {"user": user, "pos_item": pos_item, "neg_item": neg_item})
         if pos_score.shape[0] == 0:
             # An empty batch: a zero that stays connected to the graph, so backward() still works.
             return pos_score.sum() * 0.0 + neg_score.sum() * 0.0
@@ -156,18 +159,50 @@ class RankingLoss(nn.Module):
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
 
-    def _check_shapes(self, pos, neg, sampled_pos) -> None:
+    def _check_inputs(self, pos, neg, sampled_pos, ids) -> None:
+        """The one rule for what every loss is handed, with one error text, ``"<loss>: <argument>
+        must be <rule>, got <what it is>"``: scores are floating-point tensors of one dtype,
+        ``pos_score`` [B], ``neg_score`` [B, N] and ``sampled_pos_score`` [B, M] (N, M >= 1); ids
+        are integer tensors, ``user`` and ``pos_item`` [B], ``neg_item`` [B, N]; all on one device,
+        the loss's own (its parameters and state) when it has any."""
+
+        def fail(arg, rule, got):
+            raise ValueError(f"{self.name}: {arg} must be {rule}, got {got}")
+
+        if not isinstance(pos, torch.Tensor):
+            fail("pos_score", "a torch.Tensor [B]", type(pos).__name__)
+        if not pos.is_floating_point():
+            fail("pos_score", "a floating-point tensor", f"dtype {pos.dtype}")
         if pos.dim() != 1:
-            raise ValueError(f"{self.name}: pos_score must be [B], got shape {tuple(pos.shape)}")
-        if neg.dim() != 2 or neg.shape[0] != pos.shape[0] or neg.shape[1] < 1:
-            raise ValueError(
-                f"{self.name}: neg_score must be [B, N] with B = {pos.shape[0]} and N >= 1, "
-                f"got shape {tuple(neg.shape)}"
-            )
-        if sampled_pos is not None and (
-            sampled_pos.dim() != 2 or sampled_pos.shape[0] != pos.shape[0] or sampled_pos.shape[1] < 1
-        ):
-            raise ValueError(
-                f"{self.name}: sampled_pos_score must be [B, M] with B = {pos.shape[0]} and "
-                f"M >= 1, got shape {tuple(sampled_pos.shape)}"
-            )
+            fail("pos_score", "[B]", f"shape {tuple(pos.shape)}")
+        b = pos.shape[0]
+        own = next(itertools.chain(self.parameters(), self.buffers()), None)
+        device, whose = (own.device, "the loss's device") if own is not None else (pos.device, "pos_score's device")
+        scores = {"pos_score": (pos, "[B]"), "neg_score": (neg, f"[B, N] with B = {b} and N >= 1"),
+                  "sampled_pos_score": (sampled_pos, f"[B, M] with B = {b} and M >= 1")}
+        n = neg.shape[1] if isinstance(neg, torch.Tensor) and neg.dim() == 2 else None
+        expected_ids = {"user": (b,), "pos_item": (b,), "neg_item": (b, n)}
+        for arg, (t, rule) in scores.items():
+            if t is None and arg == "sampled_pos_score":
+                continue
+            if not isinstance(t, torch.Tensor):
+                fail(arg, f"a torch.Tensor {rule}", type(t).__name__)
+            if t.dtype != pos.dtype:
+                fail(arg, f"a floating-point tensor of pos_score's dtype {pos.dtype}", f"dtype {t.dtype}")
+            if t.dim() != (1 if arg == "pos_score" else 2) or t.shape[0] != b or (t.dim() == 2 and t.shape[1] < 1):
+                fail(arg, rule, f"shape {tuple(t.shape)}")
+            if t.device != device:
+                fail(arg, f"on {whose} {device}", f"device {t.device}")
+        for arg, t in ids.items():
+            if t is None:
+                continue
+            shape = expected_ids[arg]
+            rule = "[B]" if len(shape) == 1 else f"[B, N] with B = {b} and N = {n}"
+            if not isinstance(t, torch.Tensor):
+                fail(arg, f"an integer torch.Tensor {rule}", type(t).__name__)
+            if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+                fail(arg, "an integer tensor (ids)", f"dtype {t.dtype}")
+            if tuple(t.shape) != shape:
+                fail(arg, rule if len(shape) == 2 else f"[B] with B = {b}", f"shape {tuple(t.shape)}")
+            if t.device != device:
+                fail(arg, f"on {whose} {device}", f"device {t.device}")

@@ -71,7 +71,7 @@ class LLPAUC(RankingLoss):
         self.alpha = check_interval(self.name, "alpha", alpha, 0.0, 1.0, closed="right")
         self.beta = check_interval(self.name, "beta", beta, 0.0, 1.0, closed="right")
         self.kappa = check_positive(self.name, "kappa", kappa)
-        self.lr = None if lr is None else check_positive(self.name, "lr", lr)
+        self.lr = check_positive(self.name, "lr", lr, none=True)
         self.ascent = check_bool(self.name, "ascent", ascent)
         self.variables = nn.ParameterDict({k: nn.Parameter(torch.tensor(v)) for k, (v, _) in VARIABLES.items()})
 

@@ -3,6 +3,8 @@ canonical name (``SLatK`` → ``SL@K``)."""
 
 from __future__ import annotations
 
+import difflib
+
 LOSSES: dict[str, type] = {}
 _ALIASES: dict[str, str] = {}
 
@@ -36,5 +38,14 @@ def get_loss_class(name: str) -> type:
 
 def build_loss(name: str, **params):
     """Construct a registered loss by name with its unprefixed hyperparameters,
-    e.g. ``build_loss("CW", tau=0.1, beta=0.8, tau_plus=0.1, activation="relu")``."""
-    return get_loss_class(name)(**params)
+    e.g. ``build_loss("CW", tau=0.1, beta=0.8, tau_plus=0.1, activation="relu")``; ValueError
+    naming a parameter the loss does not have (with the closest ones and the valid ones)."""
+    cls = get_loss_class(name)
+    valid = cls.param_names()
+    unknown = [p for p in params if p not in valid]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown hyperparameter {unknown[0]!r} for loss {cls.name}{hint}; "
+                         f"valid: {', '.join(valid) or '(none)'}")
+    return cls(**params)

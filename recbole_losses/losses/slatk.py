@@ -69,6 +69,8 @@ class SLatK(RankingLoss):
     # -- state --------------------------------------------------------------------------------
 
     def setup(self, *, n_users: int, n_items: int, item_counts: torch.Tensor) -> None:
+        # K ranks among the dataset's items (RecBole's n_items counts the padding id 0).
+        check_int(self.name, "k", self.k, 1, n_items - 1, maximum_name="the dataset's items")
         self.beta = torch.full((n_users,), self.beta_init, dtype=torch.float32, device=item_counts.device)
 
     def attach(self, *, scorer, train_user: torch.Tensor, train_item: torch.Tensor) -> None:

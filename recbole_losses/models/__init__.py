@@ -15,12 +15,12 @@ from .xsimgcl import CONFIG_CHECKS as XSIMGCL_CONFIG_CHECKS
 __all__ = ["BACKBONES", "COMPOSED", "Backbone", "LossRecommender", "available_backbones", "available_models",
            "model_config_checks", "resolve_model"]
 
-# key -> check (raising the model's own message) of the models that check their own config keys.
+# key -> rule (recbole_losses.losses._checks.Rule) of the models that check their own config keys.
 _CONFIG_CHECKS = {"XSimGCL": XSIMGCL_CONFIG_CHECKS}
 
 
 def model_config_checks(name) -> dict:
-    """The checks of model ``name``'s own config keys, run when its Config is built ({} for none)."""
+    """The rules of model ``name``'s own config keys, checked when its Config is built ({} for none)."""
     return _CONFIG_CHECKS.get(name, {})
 
 _BACKBONE_NAMES = {k.lower(): name for name, b in BACKBONES.items() for k in (name, *b.aliases)}

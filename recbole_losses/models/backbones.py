@@ -28,13 +28,15 @@ class Backbone:
     ``training_embeddings(module, user, pos_item)``, optional: the training-time version,
     returning (user_all, item_all, extra_losses) where extra_losses is a tuple of scalar terms the
     backbone adds to the loss (e.g. a contrastive term); by default ``embeddings`` with no extra
-    terms. :meth:`ego_embeddings`: the embedding tables (layer 0), what ``reg_weight`` regularises."""
+    terms. :meth:`ego_embeddings`: the embedding tables (layer 0), what ``reg_weight`` regularises.
+    ``extra_terms``: the names of those extra terms, in order (the train loss line shows them)."""
 
     name: str
     recbole_class: type
     embeddings: Callable[[torch.nn.Module], Embeddings]
     aliases: tuple[str, ...] = ()
     training_embeddings: Callable | None = None
+    extra_terms: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.training_embeddings is None:
@@ -68,6 +70,7 @@ BACKBONES: dict[str, Backbone] = {
         Backbone("MF", BPR, Backbone.ego_embeddings, aliases=("BPR",)),
         Backbone("LightGCN", FastLightGCN, _forward_embeddings),
         Backbone("NGCF", FastNGCF, _forward_embeddings),
-        Backbone("XSimGCL", XSimGCL, _clean_embeddings, training_embeddings=_xsimgcl_training_embeddings),
+        Backbone("XSimGCL", XSimGCL, _clean_embeddings, training_embeddings=_xsimgcl_training_embeddings,
+                 extra_terms=("contrastive",)),
     )
 }

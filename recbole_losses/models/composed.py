@@ -10,12 +10,14 @@ batch users and positives when ``reg_weight`` > 0, and by any extra terms the ba
 
 from __future__ import annotations
 
+import recbole.model.loss as recbole_loss_modules
 import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.loss import EmbLoss
 from recbole.utils import InputType
 
 from ..losses import get_loss_class
+from ..losses._checks import SettingError
 from ..data.dataloader import SAMPLED_POS_ITEM_ID
 from ..scoring import candidate_scores, transform_embeddings
 from .backbones import BACKBONES, Backbone
@@ -28,16 +30,29 @@ class LossRecommender(GeneralRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.net = self.backbone.recbole_class(config, dataset)
-        self.loss = get_loss_class(config["loss"]).from_config(config)
+        # The backbone's own training loss (RecBole's BPRLoss, EmbLoss, ...) is replaced by the
+        # configured loss: its modules (no parameters) go, so the model shows what trains.
+        for name, child in list(self.net.named_children()):
+            if type(child).__module__ == recbole_loss_modules.__name__:
+                delattr(self.net, name)
+        loss_class = get_loss_class(config["loss"])
+        self.loss = loss_class.from_config(config)
         self.score = config["score"] or self.loss.default_score
         self.reg_weight = float(config["reg_weight"] or 0.0)
-        self.reg_loss = EmbLoss()
+        if self.reg_weight > 0:
+            self.reg_loss = EmbLoss()
+        # The names of the terms calculate_loss returns, for the train loss line.
+        self.loss_term_names = (self.loss.name, *(("reg",) if self.reg_weight > 0 else ()), *self.backbone.extra_terms)
         items = dataset.inter_feat[self.ITEM_ID]
-        self.loss.setup(
-            n_users=self.n_users,
-            n_items=self.n_items,
-            item_counts=torch.bincount(items, minlength=self.n_items),
-        )
+        try:
+            self.loss.setup(
+                n_users=self.n_users,
+                n_items=self.n_items,
+                item_counts=torch.bincount(items, minlength=self.n_items),
+            )
+        except SettingError as err:  # a setting that does not fit this dataset (SL@K's K)
+            raise ValueError(f"{loss_class.prefix}{err.name} = {err.value!r} does not fit dataset "
+                             f"{dataset.dataset_name!r}: {err}") from None
         self.loss.attach(scorer=self.score_candidates, train_user=dataset.inter_feat[self.USER_ID], train_item=items)
         self.restore_user_e = self.restore_item_e = None
         self.other_parameter_name = ["restore_user_e", "restore_item_e"]

@@ -16,17 +16,19 @@ import torch
 import torch.nn.functional as F
 
 from ..functional import infonce
-from ..losses import check_int, check_nonnegative, check_positive
+from ..losses import check_int
+from ..losses._checks import integer, number
 from .graph import FastLightGCN, layer_mean
 
 __all__ = ["CONFIG_CHECKS", "XSimGCL"]
 
-# XSimGCL's own keys, checked when its Config is built (before any data loads) and again by the
-# model; layer_cl's bound depends on n_layers and is checked by the model.
+# XSimGCL's own keys and their rules, checked when its Config is built (before any data loads,
+# recbole_losses.config_checks) and again by the model; layer_cl's bound is n_layers.
 CONFIG_CHECKS = {
-    "eps": lambda value: check_nonnegative("XSimGCL", "eps", value),
-    "lambda": lambda value: check_nonnegative("XSimGCL", "lambda", value),
-    "temperature": lambda value: check_positive("XSimGCL", "temperature", value),
+    "eps": number(0),
+    "lambda": number(0),
+    "temperature": number(0, closed="neither"),
+    "layer_cl": integer(0),
 }
 
 
@@ -57,11 +59,14 @@ class XSimGCL(FastLightGCN):
     ``lambda`` (λ), ``reg_weight``, ``require_pow``.
     """
 
+    # The terms calculate_loss returns, named in the train loss line.
+    loss_term_names = ("BPR", "reg", "contrastive")
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.eps = CONFIG_CHECKS["eps"](config["eps"])
-        self.cl_weight = CONFIG_CHECKS["lambda"](config["lambda"])
-        self.cl_temperature = CONFIG_CHECKS["temperature"](config["temperature"])
+        self.eps = CONFIG_CHECKS["eps"].check("XSimGCL", "eps", config["eps"])
+        self.cl_weight = CONFIG_CHECKS["lambda"].check("XSimGCL", "lambda", config["lambda"])
+        self.cl_temperature = CONFIG_CHECKS["temperature"].check("XSimGCL", "temperature", config["temperature"])
         check_int("XSimGCL", "n_layers", self.n_layers, 1)
         self.layer_cl = check_int("XSimGCL", "layer_cl", config["layer_cl"], 0, self.n_layers, maximum_name="n_layers")
         self.reg_weight = float(self.reg_weight or 0.0)

@@ -28,6 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..config import validate
+from ..config_checks import check_value
 from ..data.datasets import check_dataset
 from ..losses import LOSSES
 from ..quick_start import run_config
@@ -101,8 +102,9 @@ def base_config(settings: TuneSettings, params_dict: dict | None = None):
 def check_space(params: dict[str, Param], settings: TuneSettings, source: str):
     """Errors for a space that cannot run, before any trial: a key no config layer knows (with
     the closest known keys), a key also fixed on the command line, and a value at an end of a
-    range (or any choice) that the loss's or the plugin's validation rejects. Returns the base
-    Config."""
+    range (or any choice) that a run rejects: by the table of checks every run uses
+    (:func:`recbole_losses.config_checks.check_value`), then by the loss built with it. Returns
+    the base Config."""
     config = base_config(settings)
     active = config["loss"]
     known = set(config.final_config_dict)
@@ -131,6 +133,8 @@ def check_space(params: dict[str, Param], settings: TuneSettings, source: str):
             for value in param.candidates():
                 cfg[param.name] = value
                 try:
+                    # The run's own table of checks (config_checks), then the loss built with it.
+                    check_value(param.name, value, config.model, cfg)
                     validate(config)
                 except ValueError as err:
                     raise SpaceError(
@@ -459,7 +463,15 @@ def best_test_result(settings: TuneSettings, study, log=print) -> dict | None:
 def run_study(settings: TuneSettings, pruner: optuna.pruners.BasePruner | None = None, log=print) -> StudyOutcome:
     """Check the space and the storage, run the missing trials, test the selected trial once and
     write the outputs (trials table, best.yaml, plots) into ``output_dir``. ``pruner`` replaces the
-    one ``settings.pruner`` names."""
+    one ``settings.pruner`` names. Optuna's ExperimentalWarning for the features the tuner chose
+    (heartbeats, stale-trial cleanup, the constant liar, matplotlib plots) is not shown: it is
+    about this module, not about the user's settings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _run_study(settings, pruner, log)
+
+
+def _run_study(settings: TuneSettings, pruner, log) -> StudyOutcome:
     from .report import write_outputs
 
     params, source = load_space(settings)
