@@ -123,7 +123,7 @@ class RecBoleFixes:
     def _check_nan(self, loss):
         if not torch.isfinite(loss):
             raise ValueError(
-                f"training loss is {float(loss)}: non-finite scores or parameters (a NaN/inf input, or "
+                f"training loss is {loss.item()}: non-finite scores or parameters (a NaN/inf input, or "
                 "training diverged). Try a lower learning_rate, a larger temperature, clip_grad_norm, "
                 "or reg_weight; benchmarks/stability.py checks a configuration for NaN/inf"
             )

@@ -42,7 +42,7 @@ def workdir(tmp_path, monkeypatch):
 def _carries_state(cls) -> bool:
     """Whether a loss has training-time state: parameters or persistent buffers once set up."""
     loss = cls()
-    loss.setup(n_users=3, n_items=4, item_counts=torch.ones(4, dtype=torch.long))
+    loss.setup(n_users=3, n_items=100, item_counts=torch.ones(100, dtype=torch.long))  # above any default K
     return bool(loss.state_dict())
 
 

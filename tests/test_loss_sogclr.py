@@ -142,11 +142,11 @@ def test_large_dot_product_scores_stay_finite_in_float32():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"tau": 0}, "SogCLR: tau must be > 0, got 0.0"),
-        ({"tau": "0.1"}, "SogCLR: tau must be a number, got '0.1'"),
-        ({"gamma_g": 0.0}, "SogCLR: gamma_g must be in (0, 1], got 0.0"),
-        ({"gamma_g": 1.5}, "SogCLR: gamma_g must be in (0, 1], got 1.5"),
-        ({"gamma_g": None}, "SogCLR: gamma_g must be a number, got None"),
+        ({"tau": 0}, "SogCLR: tau must be a number > 0, got 0.0"),
+        ({"tau": "0.1"}, "SogCLR: tau must be a number > 0, got '0.1'"),
+        ({"gamma_g": 0.0}, "SogCLR: gamma_g must be a number in (0, 1], got 0.0"),
+        ({"gamma_g": 1.5}, "SogCLR: gamma_g must be a number in (0, 1], got 1.5"),
+        ({"gamma_g": None}, "SogCLR: gamma_g must be a number in (0, 1], got None"),
     ],
 )
 def test_bad_hyperparameters_have_exact_messages(kwargs, message):

@@ -32,7 +32,7 @@ def naive_rows(pos, neg, betas, stored, tau, tau_w, gamma):
 
 def stateful(tau=0.1, tau_w=1.5, gamma=0.5, **kwargs):
     loss = SogSLatK(tau=tau, tau_w=tau_w, gamma_g=gamma, **kwargs)
-    loss.setup(n_users=4, n_items=10, item_counts=torch.ones(10))
+    loss.setup(n_users=4, n_items=64, item_counts=torch.ones(64))  # above the default K = 20
     loss.beta.copy_(torch.tensor([0.1, 0.6, -0.4, 0.0]))
     loss.log_g.copy_(torch.tensor([1.5, -0.5, 3.0, 0.0]))
     loss.g_seen.copy_(torch.tensor([1.0, 1.0, 0.0, 1.0]))
@@ -63,7 +63,7 @@ def test_gamma_one_is_slatk_value_and_gradient(with_state):
     sog = stateful(gamma=1.0) if with_state else SogSLatK(tau_w=1.5, gamma_g=1.0)
     slatk = SLatK(tau_w=1.5)
     if with_state:
-        slatk.setup(n_users=4, n_items=10, item_counts=torch.ones(10))
+        slatk.setup(n_users=4, n_items=64, item_counts=torch.ones(64))  # above the default K = 20
         slatk.beta.copy_(sog.beta)
     results = []
     for loss in (sog, slatk):
@@ -108,20 +108,20 @@ def test_names_and_state_declaration():
     loss = build_loss("SogSL@K")
     assert loss.hyperparameters()["gamma_g"] == 0.9
     assert set(SogSLatK.step_state) == {"beta", "log_g", "g_seen"}
-    loss.setup(n_users=3, n_items=4, item_counts=torch.ones(4))
+    loss.setup(n_users=3, n_items=64, item_counts=torch.ones(64))
     assert {"beta", "log_g", "g_seen"} <= set(loss.state_dict())
 
 
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"tau": 0}, "SogSL@K: tau must be > 0, got 0.0"),
-        ({"tau_w": -1.0}, "SogSL@K: tau_w must be > 0, got -1.0"),
+        ({"tau": 0}, "SogSL@K: tau must be a number > 0, got 0.0"),
+        ({"tau_w": -1.0}, "SogSL@K: tau_w must be a number > 0, got -1.0"),
         ({"k": 0}, "SogSL@K: k must be an integer >= 1, got 0"),
         ({"t_beta": 1.5}, "SogSL@K: t_beta must be an integer >= 1, got 1.5"),
-        ({"pos_quantile": 0.0}, "SogSL@K: pos_quantile must be in (0, 1], got 0.0"),
-        ({"gamma_g": 0.0}, "SogSL@K: gamma_g must be in (0, 1], got 0.0"),
-        ({"gamma_g": 2}, "SogSL@K: gamma_g must be in (0, 1], got 2.0"),
+        ({"pos_quantile": 0.0}, "SogSL@K: pos_quantile must be a number in (0, 1], got 0.0"),
+        ({"gamma_g": 0.0}, "SogSL@K: gamma_g must be a number in (0, 1], got 0.0"),
+        ({"gamma_g": 2}, "SogSL@K: gamma_g must be a number in (0, 1], got 2.0"),
     ],
 )
 def test_bad_hyperparameters_have_exact_messages(kwargs, message):

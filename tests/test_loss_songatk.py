@@ -166,8 +166,8 @@ def test_names():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"gamma_g": 0.0}, "SONG@K: gamma_g must be in (0, 1], got 0.0"),
-        ({"eta_lambda": -0.1}, "SONG@K: eta_lambda must be >= 0, got -0.1"),
+        ({"gamma_g": 0.0}, "SONG@K: gamma_g must be a number in (0, 1], got 0.0"),
+        ({"eta_lambda": -0.1}, "SONG@K: eta_lambda must be a number >= 0, got -0.1"),
         ({"k": 0}, "SONG@K: k must be an integer >= 1, got 0"),
         ({"beta_init": "0"}, "SONG@K: beta_init must be a number, got '0'"),
         ({"detach_weight": 0}, "SONG@K: detach_weight must be True or False, got 0"),

@@ -120,10 +120,10 @@ def test_threshold_group_and_no_group_before_setup():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"tau": 0}, "Talos: tau must be > 0, got 0.0"),
+        ({"tau": 0}, "Talos: tau must be a number > 0, got 0.0"),
         ({"k": 0}, "Talos: k must be an integer >= 1, got 0"),
         ({"k": 2.0}, "Talos: k must be an integer >= 1, got 2.0"),
-        ({"beta_lr": 0.0}, "Talos: beta_lr must be > 0, got 0.0"),
+        ({"beta_lr": 0.0}, "Talos: beta_lr must be a number > 0, got 0.0"),
         ({"beta_init": None}, "Talos: beta_init must be a number, got None"),
     ],
 )
