@@ -173,3 +173,17 @@ def test_checkpoints_follow_the_umask(tmp_path, umask):
     finally:
         os.umask(old)
     assert (tmp_path / "a.pth").stat().st_mode & 0o777 == 0o666 & ~umask == (tmp_path / "a.log").stat().st_mode & 0o777
+
+
+def test_a_nan_stop_is_our_message_alone_without_torch_warnings():
+    """The non-finite-loss stop reads the loss without torch's 'converting a tensor that requires
+    grad' warning before its own message."""
+    import torch
+
+    from recbole_losses.trainer import RecBoleFixes
+
+    loss = torch.tensor(float("nan"), requires_grad=True) * 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^training loss is nan: non-finite scores or parameters"):
+            RecBoleFixes._check_nan(None, loss)
