@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "RESUME_SUFFIX",
     "check_compatible",
     "check_data",
     "checkpoint_filename",
@@ -55,6 +56,8 @@ __all__ = [
 LAUNCH_KEYS = ("local_rank", "nproc", "world_size", "ip", "port", "offset", "backend", "resume_checkpoint")
 
 
+# The ending of a run's resume point (trainer.RecBoleFixes.resume_point_file): not ".pth".
+RESUME_SUFFIX = ".resume.pt"
 # RecBole's entries, which loading and resuming read.
 TRAINER_ENTRIES = ("epoch", "cur_step", "best_valid_score", "state_dict", "optimizer")
 
@@ -239,7 +242,7 @@ def set_rng_state(state: dict, generator=None) -> None:
 
 
 def find_resume_point(config) -> str | None:
-    """The newest resume point (``*.last.pth``) in ``config['checkpoint_dir']`` written by a run of
+    """The newest resume point (``*.resume.pt``) in ``config['checkpoint_dir']`` written by a run of
     the same model, loss and dataset with the same settings (launch keys aside), or None: what
     ``resume_checkpoint: last`` resumes, so the same command run again continues where it stopped."""
     folder = config["checkpoint_dir"]
@@ -247,7 +250,7 @@ def find_resume_point(config) -> str | None:
         return None
     wanted = plain_config(config)
     candidates = sorted(
-        (os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".last.pth")),
+        (os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(RESUME_SUFFIX)),
         key=os.path.getmtime, reverse=True,
     )
     for path in candidates:

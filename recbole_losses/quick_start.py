@@ -148,7 +148,7 @@ def run(
     ``resume_checkpoint`` (any config layer: ``--resume_checkpoint=PATH``, YAML, ``config_dict``):
     continue the run that wrote that checkpoint (same model, loss and dataset, same data), saving
     into this run's own ``checkpoint_dir``: a best-validation checkpoint, a resume point
-    (``<checkpoint>.last.pth``, written at the start of every epoch), or ``last``: the newest
+    (``<checkpoint>.resume.pt``, written at the start of every epoch), or ``last``: the newest
     resume point in ``checkpoint_dir`` of a run with the same settings (none: start afresh), so
     the same command with ``--resume_checkpoint=last`` continues a run stopped at any epoch."""
     config_dict = dict(config_dict or {})

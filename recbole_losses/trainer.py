@@ -31,6 +31,7 @@ from recbole.utils import get_trainer as recbole_get_trainer
 
 from . import distributed
 from .checkpoint import (
+    RESUME_SUFFIX,
     check_compatible,
     check_data,
     checkpoint_filename,
@@ -175,7 +176,7 @@ class RecBoleFixes:
 
     def resume_checkpoint(self, resume_file):
         """Continue the run of ``resume_file`` (same model, loss and dataset, else ValueError): a
-        best-validation checkpoint, or a resume point (``<checkpoint>.last.pth``, written at the
+        best-validation checkpoint, or a resume point (``<checkpoint>.resume.pt``, written at the
         start of every epoch, so a run stopped anywhere loses at most the epoch in progress). This
         run keeps writing to its own ``saved_model_file``, which starts as a copy of the run's
         best-validation checkpoint."""
@@ -239,9 +240,9 @@ class RecBoleFixes:
 
     @property
     def resume_point_file(self) -> str:
-        """Where the run's resume point goes: ``saved_model_file`` with ``.last.pth`` for ``.pth``."""
-        root, ext = os.path.splitext(self.saved_model_file)
-        return f"{root}.last{ext or '.pth'}"
+        """Where the run's resume point goes: ``saved_model_file`` with ``.resume.pt`` for ``.pth``
+        (not ``*.pth``, so tools that look for a run's best checkpoint by its ending never take it)."""
+        return f"{os.path.splitext(self.saved_model_file)[0]}{RESUME_SUFFIX}"
 
     def _save_resume_point(self, epoch_idx) -> None:
         """The state at the start of epoch ``epoch_idx`` (None: the run has ended), written to

@@ -241,7 +241,7 @@ def test_run_spawns_the_ranks_and_resumes_in_multi_process_mode(workdir):
     def run(folder, epochs, **extra):
         result = recbole_losses.run("MF", "DrRL", "toy", config_dict={
             **settings, "epochs": epochs, "checkpoint_dir": str(root / folder), **extra})
-        (saved,) = (root / folder).iterdir()
+        (saved,) = (root / folder).glob("*.pth")  # the best checkpoint (beside its .resume.pt)
         return result, saved
 
     full, full_file = run("full", 3)

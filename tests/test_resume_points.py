@@ -1,5 +1,5 @@
 """Runs stopped at any epoch resume from their last epoch and end exactly like the uninterrupted
-run: the resume point (``<checkpoint>.last.pth``) written at the start of every epoch, the same
+run: the resume point (``<checkpoint>.resume.pt``) written at the start of every epoch, the same
 command rerun with ``resume_checkpoint=last``, a real SIGKILL at a random epoch, a finished run
 resumed (nothing retrained, its best model tested), and the best validation of the whole run
 reported after a resume whose epochs do not improve."""
@@ -130,7 +130,7 @@ def test_a_run_killed_at_a_random_epoch_resumes_to_the_same_end(toy):
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
         points = [f for f in os.listdir(toy / "saved")] if (toy / "saved").is_dir() else []
-        last = [os.path.join(toy / "saved", f) for f in points if f.endswith(".last.pth")]
+        last = [os.path.join(toy / "saved", f) for f in points if f.endswith(".resume.pt")]
         if last and torch.load(last[0], weights_only=True, mmap=True)["epoch"] >= epoch - 1:
             break
         time.sleep(0.05)

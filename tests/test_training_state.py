@@ -201,7 +201,7 @@ def test_llpauc_variables_stay_in_their_ranges(ascent):
 def state_keys(name):
     """The model's state-dict keys of the loss's state: its own state_dict once set up."""
     loss = LOSSES[name]()
-    loss.setup(n_users=3, n_items=4, item_counts=torch.ones(4, dtype=torch.long))
+    loss.setup(n_users=3, n_items=100, item_counts=torch.ones(100, dtype=torch.long))  # above any default K
     return {f"loss.{key}" for key in loss.state_dict()}
 
 

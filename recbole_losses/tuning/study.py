@@ -27,6 +27,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from ..checkpoint import RESUME_SUFFIX
 from ..config import validate
 from ..config_checks import check_value
 from ..data.datasets import check_dataset
@@ -249,7 +250,7 @@ def enqueue_interrupted_trials(study) -> list[int]:
     for trial in trials:
         folder = trial.user_attrs.get("checkpoint_dir")
         if (trial.state != TrialState.FAIL or "error" in trial.user_attrs or trial.number in taken
-                or not folder or not any(Path(folder).glob("*.last.pth"))):
+                or not folder or not any(Path(folder).glob(f"*{RESUME_SUFFIX}"))):
             continue
         study.enqueue_trial(trial.params, user_attrs={"resumes": trial.number}, skip_if_exists=False)
         queued.append(trial.number)
