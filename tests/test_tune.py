@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import optuna
@@ -195,7 +196,9 @@ def test_an_interrupted_trial_continues_from_its_last_epoch(workdir, interrupt_a
         run_study(settings(workdir, 1, **kw), log=quiet)
     interrupt_at_epoch(None)
     lines = []
-    resumed = run_study(settings(workdir, 1, **kw), log=lines.append)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no step reported twice
+        resumed = run_study(settings(workdir, 1, **kw), log=lines.append)
     stopped, continued = resumed.study.get_trials()
     assert stopped.state == TrialState.FAIL and continued.state == TrialState.COMPLETE
     assert continued.user_attrs["resumes"] == 0 and continued.params == stopped.params

@@ -280,12 +280,13 @@ class Objective:
         trial.set_user_attr("config", values)
         folder = self.checkpoints / f"trial-{trial.number}"
         resumes = trial.user_attrs.get("resumes")
-        resume = {}
+        resume, replayed = {}, set()
         if resumes is not None:
             interrupted = next(t for t in self.study.get_trials(deepcopy=False) if t.number == resumes)
             folder, resume = Path(interrupted.user_attrs["checkpoint_dir"]), {"resume_checkpoint": "last"}
             for step, score in sorted(interrupted.intermediate_values.items()):
                 trial.report(score, step=step)
+            replayed = set(interrupted.intermediate_values)  # the epoch in progress may validate again
         trial.set_user_attr("checkpoint_dir", str(folder))
         start = time.time()
 
@@ -295,7 +296,8 @@ class Objective:
             trial.set_user_attr("wall_seconds", round(time.time() - start, 2))
             if not math.isfinite(score):
                 raise ValueError(f"validation score is {score}")
-            trial.report(score, step=epoch_idx + 1)
+            if epoch_idx + 1 not in replayed:
+                trial.report(score, step=epoch_idx + 1)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch_idx + 1} (valid {score:.6f})")
 
