@@ -163,7 +163,9 @@ def run(
         resume = config["resume_checkpoint"]
         if resume == "last":
             resume = find_resume_point(config)
-            getLogger().info(f"resume_checkpoint=last: {f'resuming {resume}' if resume else 'no resume point of this run in ' + str(config['checkpoint_dir']) + ', starting afresh'}")
+            found = f"resuming {resume}" if resume else (
+                f"no resume point of this run in {config['checkpoint_dir']}, starting afresh")
+            getLogger().info(f"resume_checkpoint=last: {found}")
         if resume:
             trainer.resume_checkpoint(resume)
         best_valid_score, best_valid_result = trainer.fit(
