@@ -2,16 +2,25 @@ r"""Turn a published train/test split into RecBole benchmark files.
 
 ``python -m recbole_losses.prepare --dataset=health --source=/path/to/proc.zip [--data_path=dataset/]``
 
-The source is an IR-Benchmark split (the PSL, SL@K and CW papers' data): a ``proc.zip`` or a
-folder holding ``train.tsv``, ``test.tsv`` (``user_procid<TAB>item_procid`` with a header line,
-0-based contiguous ids), ``user_list.tsv`` and ``item_list.tsv``; or an http(s) URL of such a zip,
-fetched with a timeout. It writes ``<data_path>/<dataset>/<dataset>.{train,valid,test}.inter``
-(``user_id:token<TAB>item_id:token``; the tokens are the released procids) and
-``<dataset>.prepared.json`` (counts, seed, source). The validation set is the papers' protocol: per
-user, max(⌊0.1·n⌋, 1) of the user's n training items drawn at random with ``--seed`` (never all
-of them: a user keeps at least one training item); the test set is the released one, unchanged.
-For the four benchmark names the user, item, train and test counts are checked against the
-released statistics before anything is written.
+Two source layouts are read:
+
+- an IR-Benchmark split (the PSL, SL@K and CW papers' data): a ``proc.zip`` or a folder holding
+  ``train.tsv``, ``test.tsv`` (``user_procid<TAB>item_procid`` with a header line, 0-based
+  contiguous ids), ``user_list.tsv`` and ``item_list.tsv``; or an http(s) URL of such a zip,
+  fetched with a timeout. The validation set is the papers' protocol: per user, max(⌊0.1·n⌋, 1)
+  of the user's n training items drawn at random with ``--seed`` (never all of them: a user keeps
+  at least one training item).
+- a split released with its validation set (the Talos and DrRL papers' data): a folder holding
+  ``train_data.txt``, ``valid_data.txt`` and ``test.txt`` (``user item`` separated by a space, no
+  header, 0-based ids; each may be gzipped as ``<name>.gz``); the released validation set is kept
+  as it is (``--seed`` is unused), and a ``train.txt`` beside them must equal train_data +
+  valid_data.
+
+It writes ``<data_path>/<dataset>/<dataset>.{train,valid,test}.inter``
+(``user_id:token<TAB>item_id:token``; the tokens are the released ids) and
+``<dataset>.prepared.json`` (counts, seed, source); the test set is the released one, unchanged.
+For the benchmark names the user, item, train and test counts are checked against the released
+statistics before anything is written.
 
 Safety: the dataset name must be a plain folder name (nothing is written outside ``--data_path``);
 a (user, item) pair repeated within ``train.tsv`` or ``test.tsv`` is kept once (the count is
@@ -22,6 +31,7 @@ other settings is replaced only with ``--overwrite``.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -40,21 +50,29 @@ from .data.datasets import canonical_dataset_name
 
 @dataclass(frozen=True)
 class Benchmark:
-    folder: str  # folder of data_iid/ in Tiny-Snow/IR-Benchmark-Dataset
-    users: int
-    items: int
-    train: int
+    folder: str  # the released split's folder name (IR-Benchmark: data_iid/<folder>/proc.zip)
+    users: int  # user ids 0..users-1
+    items: int  # item ids 0..items-1
+    train: int  # training interactions, validation included
     test: int
+    released_valid: bool = False  # released with its validation set (train_data/valid_data/test.txt)
+    origin: str = "Tiny-Snow/IR-Benchmark-Dataset data_iid/{folder}/proc.zip"
 
 
-# Released statistics (the releasers' summary.txt; CW paper Table I).
+TALOS_ORIGIN = ("cynthia-shengjia/WWW-2026-Talos normal_data/IID_Data_Used/Beauty/ (its train_data.txt, "
+                "valid_data.txt and test.txt; gzipped copies work too)")
+# Released statistics (the releasers' summary.txt; CW paper Table I; the Talos repository's
+# summary.txt: item ids 0..8692, of which 8,692 occur).
 BENCHMARKS = {
     "health": Benchmark("amazon2014-health", 1974, 1200, 37784, 10405),
     "electronic": Benchmark("amazon2014-electronic", 13455, 8360, 182398, 52123),
     "gowalla": Benchmark("gowalla", 29858, 40988, 810128, 217336),
     "amazon-book": Benchmark("amazon2014-book", 135109, 115172, 3180699, 861683),
+    "talos-beauty": Benchmark("talos-amazon-beauty", 15603, 8693, 106082, 33472, released_valid=True,
+                              origin=TALOS_ORIGIN),
 }
 SPLIT_FILES = ("train.tsv", "test.tsv", "user_list.tsv", "item_list.tsv")
+RELEASED_VALID_FILES = ("train_data.txt", "valid_data.txt", "test.txt")
 # How RecBole reads the split this module writes: <name>.<suffix>.inter for each suffix, the user
 # and item columns. The benchmarks' dataset YAMLs say the same; a prepared dataset of any other
 # name gets these settings from recbole_losses.config (prepared_settings).
@@ -67,7 +85,8 @@ VALID_RATIO = 0.1
 def prepare_command(name: str, data_path: str | None = None) -> str:
     """The exact command that prepares benchmark ``name``."""
     bench = BENCHMARKS[name]
-    cmd = f"python -m recbole_losses.prepare --dataset={name} --source=/path/to/{bench.folder}/proc.zip"
+    source = f"{bench.folder}/" if bench.released_valid else f"{bench.folder}/proc.zip"
+    cmd = f"python -m recbole_losses.prepare --dataset={name} --source=/path/to/{source}"
     if data_path is not None and Path(data_path) != Path(DEFAULT_DATA_PATH):
         cmd += f" --data_path={data_path}"
     return cmd
@@ -75,8 +94,9 @@ def prepare_command(name: str, data_path: str | None = None) -> str:
 
 def source_hint(name: str) -> str:
     """Where the split of benchmark ``name`` is published."""
-    folder = BENCHMARKS[name].folder
-    hint = f"proc.zip is Tiny-Snow/IR-Benchmark-Dataset data_iid/{folder}/proc.zip"
+    bench = BENCHMARKS[name]
+    what = "the folder" if bench.released_valid else "proc.zip"
+    hint = f"{what} is {bench.origin.format(folder=bench.folder)}"
     if name == "amazon-book":
         hint += (" (its content is not shipped with this package and no public copy is known to be"
                  " reachable offline: prepare it from a local copy of that proc.zip)")
@@ -93,9 +113,58 @@ def _fetch(url: str, timeout: float) -> bytes:
         ) from None
 
 
+def _released_file(folder: Path, name: str) -> Path | None:
+    """``folder/name`` or its gzipped copy ``folder/name.gz``, whichever exists (else None)."""
+    for path in (folder / name, folder / f"{name}.gz"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_pairs(path: Path) -> np.ndarray:
+    """``user item`` lines (space-separated, no header; plain or gzipped) as int64 [n, 2]."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    try:
+        return np.loadtxt(io.BytesIO(raw), dtype=np.int64, ndmin=2, usecols=(0, 1))
+    except ValueError as err:
+        raise ValueError(f"{path} is not a table of 'user item' id pairs: {err}") from None
+
+
+def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two [n, 2] tables hold the same rows, in any order."""
+    return a.shape == b.shape and np.array_equal(np.unique(a, axis=0, return_counts=True)[1],
+                                                 np.unique(b, axis=0, return_counts=True)[1]) \
+        and np.array_equal(np.unique(a, axis=0), np.unique(b, axis=0))
+
+
+def read_released_valid_split(folder: Path) -> dict[str, np.ndarray]:
+    """A split released with its validation set, as the tables of :func:`read_split` plus
+    ``valid.txt`` (the released validation rows, also part of ``train.tsv``). The id lists are
+    0..max id (the files hold no id lists)."""
+    train, valid, test = (_read_pairs(_released_file(folder, name)) for name in RELEASED_VALID_FILES)
+    shared = np.unique(np.concatenate([np.unique(train, axis=0), valid]), axis=0).shape[0] - np.unique(train, axis=0).shape[0]
+    if shared != valid.shape[0]:
+        raise ValueError(f"{valid.shape[0] - shared} rows of valid_data.txt in {folder} are repeated there or also in "
+                         "train_data.txt; a validation pair must be held out of training exactly once")
+    full_train = np.concatenate([train, valid])
+    whole = _released_file(folder, "train.txt")
+    if whole is not None and not _same_rows(_read_pairs(whole), full_train):
+        raise ValueError(f"{whole} is not train_data.txt + valid_data.txt in {folder}: the folder mixes two splits")
+    every = np.concatenate([full_train, test])
+    n_users, n_items = (int(every[:, col].max()) + 1 if every.size else 0 for col in (0, 1))
+    return {"train.tsv": full_train, "test.tsv": test, "valid.txt": valid,
+            "user_list.tsv": np.arange(n_users, dtype=np.int64)[:, None],
+            "item_list.tsv": np.arange(n_items, dtype=np.int64)[:, None]}
+
+
 def read_split(source, timeout: float = 30.0) -> dict[str, np.ndarray]:
-    """The four tables of an IR-Benchmark split as int64 arrays [n, 2] (header dropped)."""
+    """The four tables of a split as int64 arrays [n, 2] (header dropped): an IR-Benchmark split,
+    or a folder released with its validation set (then also ``valid.txt``)."""
     source = str(source)
+    if Path(source).is_dir() and all(_released_file(Path(source), n) for n in RELEASED_VALID_FILES):
+        return read_released_valid_split(Path(source))
     if source.startswith(("http://", "https://")):
         archive = zipfile.ZipFile(io.BytesIO(_fetch(source, timeout)))
     elif Path(source).is_dir():
@@ -111,7 +180,9 @@ def read_split(source, timeout: float = 30.0) -> dict[str, np.ndarray]:
         if archive is None:
             path = Path(source) / name
             if not path.is_file():
-                raise FileNotFoundError(f"{path} is missing; a split folder holds {', '.join(SPLIT_FILES)}")
+                raise FileNotFoundError(f"{path} is missing; a split folder holds {', '.join(SPLIT_FILES)} "
+                                        f"(IR-Benchmark) or {', '.join(RELEASED_VALID_FILES)} (a split released "
+                                        "with its validation set)")
             raw = path.read_bytes()
         else:
             members = [m for m in archive.namelist() if m == name or m.endswith("/" + name)]
@@ -209,12 +280,23 @@ def drop_repeated_pairs(table: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def split_settings(tables: dict[str, np.ndarray], seed: int) -> dict:
-    """What determines the written split: the seed, the validation rule, and a SHA-256 of the
-    source tables (the same split moved to another path has the same fingerprint)."""
+    """What determines the written split: the seed and the validation rule (or the released
+    validation set), and a SHA-256 of the source tables (the same split moved to another path has
+    the same fingerprint)."""
     digest = hashlib.sha256()
-    for name in SPLIT_FILES:
-        digest.update(np.ascontiguousarray(tables[name], dtype=np.int64).tobytes())
+    for name in (*SPLIT_FILES, "valid.txt"):
+        if name in tables:
+            digest.update(np.ascontiguousarray(tables[name], dtype=np.int64).tobytes())
+    if "valid.txt" in tables:
+        return {"valid": "released", "source_sha256": digest.hexdigest()}
     return {"seed": seed, "valid_ratio": VALID_RATIO, "source_sha256": digest.hexdigest()}
+
+
+def released_valid_mask(train: np.ndarray, valid: np.ndarray, n_items: int) -> np.ndarray:
+    """Bool mask over training rows: the rows of the released validation set (disjoint from the
+    rest of the training rows, checked by :func:`read_released_valid_split`)."""
+    key = lambda t: t[:, 0] * n_items + t[:, 1]  # noqa: E731
+    return np.isin(key(train), key(valid))
 
 
 def check_replaceable(out: Path, name: str, settings: dict) -> None:
@@ -265,6 +347,10 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
     name = canonical_dataset_name(name)
     out = output_folder(name, data_path)
     tables = read_split(source, timeout)
+    bench = BENCHMARKS.get(name)
+    if bench is not None and bench.released_valid != ("valid.txt" in tables):
+        layout = ", ".join(RELEASED_VALID_FILES) if bench.released_valid else "proc.zip (or its folder)"
+        raise ValueError(f"{name} is prepared from {layout}: {source_hint(name)}")
     repeated = {}
     for part in ("train.tsv", "test.tsv"):
         tables[part], repeated[part] = drop_repeated_pairs(tables[part])
@@ -273,7 +359,12 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
     if not overwrite:
         check_replaceable(out, name, settings)
     train = tables["train.tsv"]
-    in_valid = validation_mask(train[:, 0], seed)
+    if "valid.txt" in tables:
+        in_valid = released_valid_mask(train, tables["valid.txt"], counts["items"])
+        valid_rule = "released (valid_data.txt)"
+    else:
+        in_valid = validation_mask(train[:, 0], seed)
+        valid_rule = "per user max(floor(0.1*n), 1) of n training items, at most n-1"
     parts = {"train": train[~in_valid], "valid": train[in_valid], "test": tables["test.tsv"]}
     out.mkdir(parents=True, exist_ok=True)
     for suffix, pairs in parts.items():
@@ -282,7 +373,7 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
         "dataset": name,
         "source": str(source),
         "seed": seed,
-        "valid_rule": "per user max(floor(0.1*n), 1) of n training items, at most n-1",
+        "valid_rule": valid_rule,
         "settings": settings,
         "repeated_pairs_dropped": repeated,
         **counts,
@@ -304,10 +395,13 @@ def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
     )
     parser.add_argument("--dataset", required=True,
                         help=f"dataset name; {', '.join(BENCHMARKS)} have their counts checked")
-    parser.add_argument("--source", required=True, help="proc.zip, its unzipped folder, or an http(s) URL of it")
+    parser.add_argument("--source", required=True,
+                        help="proc.zip, its unzipped folder, or an http(s) URL of it; or a folder of "
+                             "train_data.txt, valid_data.txt, test.txt (a split released with its validation set)")
     parser.add_argument("--data_path", default=DEFAULT_DATA_PATH,
                         help="RecBole's data_path: files go to <data_path>/<dataset>/ (default dataset/)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the validation draw (default 2024)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help="seed of the validation draw (default 2024; unused with a released validation set)")
     parser.add_argument("--timeout", type=checked(number(0, closed="neither"), float), default=30.0,
                         help="seconds to wait for a URL (default 30)")
     parser.add_argument("--overwrite", action="store_true",
@@ -321,7 +415,9 @@ def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
     out = Path(args.data_path) / manifest["dataset"]
     print(f"wrote {out}/{manifest['dataset']}.{{train,valid,test}}.inter: {manifest['users']} users, "
           f"{manifest['items']} items, train {manifest['train_after_valid']}, valid {manifest['valid']}, "
-          f"test {manifest['test']} (seed {manifest['seed']})")
+          f"test {manifest['test']} ("
+          + ("the released validation set" if manifest["settings"].get("valid") == "released"
+             else f"seed {manifest['seed']}") + ")")
     repeated = {part: n for part, n in manifest["repeated_pairs_dropped"].items() if n}
     if repeated:
         print("dropped repeated (user, item) rows: " + ", ".join(f"{n} in {part}" for part, n in repeated.items()))

@@ -126,7 +126,7 @@ def test_errors_name_the_problem(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", ["gowalla", "health", "electronic", "amazon-book"])
+@pytest.mark.parametrize("name", ["gowalla", "health", "electronic", "amazon-book", "talos-beauty"])
 def test_unprepared_benchmark_says_what_to_run(name, tmp_path):
     config = Config("MF", name, config_dict={"loss": "CW", "data_path": str(tmp_path)})
     with pytest.raises(FileNotFoundError) as err:
