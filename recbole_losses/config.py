@@ -64,7 +64,7 @@ def typed_value(text: str):
     but without ``eval``: a Python literal is its value (``[64, 64]``, ``1e-3``, ``None``,
     ``{'a': 1}``), ``true``/``false`` in any case a bool, anything else the text itself."""
     try:
-        value = ast.literal_eval(ast.parse(text, mode="eval"))
+        value = ast.literal_eval(text)
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         lowered = text.lower()
         return True if lowered == "true" else False if lowered == "false" else text

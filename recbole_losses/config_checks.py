@@ -40,7 +40,7 @@ RECBOLE_READS = (
     "CROP_ITEM_SEQ", "CROP_ITEM_SEQ_LEN", "INVERSE_ITEM_SEQ", "MASK_INDEX", "MASK_ITEM_SEQ", "MODEL_INPUT_TYPE",
     "MODEL_TYPE", "NEG_ITEMS", "POS_ITEMS", "REORDER_ITEM_SEQ", "cin", "contrast", "dataset", "device", "encoding",
     "eta", "eval_type", "feature_num", "has_residual", "ip", "local_rank", "model", "neg_sampling", "norm", "nproc",
-    "offset", "port", "sim", "tail_ratio", "test_neg_sample_args", "token_num_threshold", "training_neg_sample_num",
+    "offset", "port", "sim", "single_spec", "tail_ratio", "test_neg_sample_args", "token_num_threshold", "training_neg_sample_num",
     "use_filter", "valid_neg_sample_args", "verbose", "world_size", "xgb_early_stopping_rounds",
 )
 
