@@ -8,20 +8,98 @@ The plugin's YAMLs join RecBole's *internal* layer, so every user setting wins o
 
 Unlike RecBole's, this ``Config`` reads the command line only from ``cmd_args`` (the CLI passes
 its ``--key=value`` arguments), never from ``sys.argv``: the Python API stays deterministic.
+
+Nothing a file or a command line holds is evaluated. RecBole's ``Config`` ``eval()``s every string
+of the command line and of ``config_dict`` (``_convert_config_dict``) and reads YAML with PyYAML's
+``FullLoader`` (which builds Python objects from ``!!python/...`` tags). Here every string is read
+as a Python literal (:func:`typed_value`: ``ast.literal_eval``, never ``eval``) and every YAML
+file (config files, the shipped defaults and presets, RecBole's own) with a safe loader
+(:class:`ConfigLoader`), so values are typed data before RecBole sees them. Literal text gives
+the value RecBole gives it (``[1, 2]``, ``{'a': 1}``, ``1e-3``, ``True``/``true``, ``None``); text
+that is not a literal (a path, a name, an expression) stays the string it is.
 """
 
 from __future__ import annotations
 
+import ast
 import os
-import warnings
+import re
 from pathlib import Path
 
+import yaml
 from recbole.config import Config as RecBoleConfig
 
+from .config_checks import check_settings
+from .data.datasets import prepared_settings
 from .distributed import resolve_settings
-from .losses import LOSSES, canonical_loss_name, get_loss_class
+from .losses import canonical_loss_name, get_loss_class
 from .models import resolve_model
-from .prepare import prepared_settings
+
+# RecBole's own addition to YAML's floats (configurator.py ``_build_yaml_loader``): ``1e-3`` and
+# ``1e5`` are floats, as in Python, not strings as YAML 1.1 reads them.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """The YAML loader of every settings file: PyYAML's safe loader (plain data, no ``!!python``
+    tags) with RecBole's float syntax."""
+
+
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+# What RecBole keeps of an evaluated string (anything else stays the text).
+_KEPT = (str, int, float, list, tuple, dict, bool)
+
+
+def typed_value(text: str):
+    """The value of a command-line or ``config_dict`` string, as RecBole's ``Config`` reads it
+    but without ``eval``: a Python literal is its value (``[64, 64]``, ``1e-3``, ``None``,
+    ``{'a': 1}``), ``true``/``false`` in any case a bool, anything else the text itself."""
+    try:
+        value = ast.literal_eval(text)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        lowered = text.lower()
+        return True if lowered == "true" else False if lowered == "false" else text
+    return value if value is None or isinstance(value, _KEPT) else text
+
+
+def read_config_file(path, loader=ConfigLoader) -> dict:
+    """The ``key: value`` mapping of YAML config file ``path``; FileNotFoundError or ValueError
+    naming the file when it is missing, a folder, not UTF-8, not YAML (a ``!!python`` tag
+    included), empty, or not a mapping."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"config file {path} is a folder; give a YAML file of key: value lines")
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.load(f.read(), Loader=loader)
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {path} is not UTF-8 text; give a YAML file of key: value lines") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    if values is None:
+        raise ValueError(f"config file {path} is empty (or only comments); it must hold key: value lines")
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"config file {path} holds a {type(values).__name__} ({str(values)[:60]}), not key: value lines"
+        )
+    bad = [k for k in values if not isinstance(k, str)]
+    if bad:
+        raise ValueError(f"config file {path}: keys must be names, got {bad}")
+    return values
 
 
 def properties_dir() -> Path:
@@ -71,12 +149,20 @@ class Config(RecBoleConfig):
             self.final_config_dict["stopping_step"] = int(self.final_config_dict["epochs"]) + 1
         validate(self)
 
+    def _build_yaml_loader(self):
+        """:class:`ConfigLoader` (RecBole's is ``FullLoader``), for config files, the shipped
+        defaults and presets, and RecBole's own YAMLs."""
+        return ConfigLoader
+
+    def _convert_config_dict(self, config_dict):
+        """RecBole's conversion of ``config_dict`` and command-line strings, without ``eval``:
+        :func:`typed_value`."""
+        return {key: typed_value(value) if isinstance(value, str) else value for key, value in config_dict.items()}
+
     def _load_config_files(self, file_list):
         """RecBole's, with an error naming the file for a missing, folder, empty, non-mapping or
         broken YAML (RecBole raises a raw TypeError or YAML traceback); ``file_key_sources``
         records which file set each key. A single path is accepted as well as a list."""
-        from .config_checks import read_config_file
-
         if isinstance(file_list, (str, os.PathLike)):
             file_list = [file_list]
         merged, self.file_key_sources = {}, {}
@@ -87,8 +173,6 @@ class Config(RecBoleConfig):
         return merged
 
     def _set_default_parameters(self):
-        from .config_checks import check_settings
-
         check_settings(self)
         super()._set_default_parameters()
 
@@ -180,25 +264,12 @@ def sampled_negatives_text(cfg) -> str:
 
 
 def validate(config) -> None:
-    """Errors, before any data is loaded, for misspelled loss keys and an invalid loss (its keys
-    checked by its constructor); a warning for keys of another loss than the configured one. The
-    other keys are checked by :func:`recbole_losses.config_checks.check_settings`."""
-    for key in config.final_config_dict:
-        for cls in LOSSES.values():
-            if key.startswith(cls.prefix) and key not in cls.config_keys():
-                valid = ", ".join(cls.config_keys()) or "(none)"
-                raise ValueError(f"unknown config key {key!r} for loss {cls.name}; valid {cls.name} keys: {valid}")
-    active = config["loss"]
-    for key in config.external_config_dict:
-        owners = [cls.name for cls in LOSSES.values() if key in cls.config_keys() and cls.name != active]
-        if owners and (active is None or key not in get_loss_class(active).config_keys()):
-            warnings.warn(
-                f"config key {key!r} belongs to loss {owners[0]}, but the configured loss is {active}: it is ignored",
-                UserWarning, stacklevel=3,
-            )
-    if config["loss"] is None:
-        return
-    get_loss_class(config["loss"]).from_config(config)
+    """The configured loss built from the settings (nothing without a loss): the checks only its
+    constructor can make, of its keys together. Each key alone, and every other setting, is
+    checked by :func:`recbole_losses.config_checks.check_settings` while the Config is built."""
+    if config["loss"] is not None:
+        get_loss_class(config["loss"]).from_config(config)
 
 
-__all__ = ["Config", "preset_combinations", "preset_file", "properties_dir", "sampled_negatives_text", "validate"]
+__all__ = ["Config", "ConfigLoader", "preset_combinations", "preset_file", "properties_dir", "read_config_file",
+           "sampled_negatives_text", "typed_value", "validate"]

@@ -1,12 +1,18 @@
-r"""Checks of a run's settings before any data is loaded: config files, key names, value types
-and ranges, the validation metric and the checkpoint folder.
+r"""Checks of a run's settings before any data is loaded: key names, value types and ranges, the
+validation metric and the checkpoint folder.
 
-Known keys are RecBole's (its ``properties/`` YAMLs — overall, every model, datasets, quick-start
-files —, its argument lists, and every ``config["key"]`` its source reads, which covers dataset
-field settings such as ``RATING_FIELD`` or ``alias_of_item_id``) and ours (``properties/overall.yaml``,
-``properties/model/*.yaml``, every loss's ``<prefix><param>`` keys and every key our source reads).
-A user key that is none of these and close to one (``difflib``, ratio >= 0.8) is an error with
-"did you mean"; one that is close to nothing is a warning (a key of the user's own code).
+One table holds every setting: RecBole's keys (its ``properties/`` YAMLs, its argument lists and
+the keys its code reads without a default, :data:`RECBOLE_READS`), ours and RecBole's checked
+keys with their rules (:data:`SPECS`), the models' own keys (``CONFIG_CHECKS`` of a model), and
+the keys of every registered loss, read from the registry with the rules its constructor checks
+(:func:`loss_rules`). Runs (:func:`check_settings`, from every config layer) and the tuner's space
+check (:func:`recbole_losses.tuning.space.check_ranges`) use the same :func:`check_value`.
+
+A key with a loss's prefix is that loss's: an error when the loss has no such key. A loss whose
+prefix starts a setting of the table (``neg_`` would take ``neg_num``) is refused when it is
+registered (:func:`recbole_losses.losses.registry.reserve_keys`). Any other key that is not in the
+table and close to one (``difflib``, ratio >= 0.8) is an error with "did you mean"; one that is
+close to nothing is a warning (a key of the user's own code).
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-import re
 import warnings
 from numbers import Real
 from pathlib import Path
@@ -22,42 +27,22 @@ from pathlib import Path
 import yaml
 
 from .data.sampler import DISTRIBUTIONS
-from .losses._checks import BOOL, Rule, choice, custom, integer, number
+from .losses import LOSSES
+from .losses._checks import BOOL, Rule, choice, custom, integer, number, recorded_rules
+from .losses.registry import reserve_keys
+from .models import available_models, model_config_checks
 from .scoring import SCORE_FUNCTIONS
 
-_READS = re.compile(
-    r"""(?:config|cfg|config_dict|final_config_dict|external_config_dict)\s*(?:\[|\.get\()\s*["']([A-Za-z_]\w*)["']"""
+# Keys RecBole 1.2.1 reads in its code that neither its YAML defaults nor its argument lists name
+# (dataset fields it sets itself, keys of models without defaults, its multi-process keys...). A test
+# compares this list with RecBole's source, so it stays complete.
+RECBOLE_READS = (
+    "CROP_ITEM_SEQ", "CROP_ITEM_SEQ_LEN", "INVERSE_ITEM_SEQ", "MASK_INDEX", "MASK_ITEM_SEQ", "MODEL_INPUT_TYPE",
+    "MODEL_TYPE", "NEG_ITEMS", "POS_ITEMS", "REORDER_ITEM_SEQ", "cin", "contrast", "dataset", "device", "encoding",
+    "eta", "eval_type", "feature_num", "has_residual", "ip", "local_rank", "model", "neg_sampling", "norm", "nproc",
+    "offset", "port", "sim", "single_spec", "tail_ratio", "test_neg_sample_args", "token_num_threshold", "training_neg_sample_num",
+    "use_filter", "valid_neg_sample_args", "verbose", "world_size", "xgb_early_stopping_rounds",
 )
-
-
-def read_config_file(path, loader=yaml.SafeLoader) -> dict:
-    """The ``key: value`` mapping of YAML config file ``path``; FileNotFoundError or ValueError
-    naming the file when it is missing, a folder, not UTF-8, not YAML, empty, or not a mapping."""
-    path = str(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"config file {path} does not exist")
-    if os.path.isdir(path):
-        raise ValueError(f"config file {path} is a folder; give a YAML file of key: value lines")
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = yaml.load(f.read(), Loader=loader)
-    except UnicodeDecodeError:
-        raise ValueError(f"config file {path} is not UTF-8 text; give a YAML file of key: value lines") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ValueError(f"config file {path} is not valid YAML{where}: {problem}") from None
-    if values is None:
-        raise ValueError(f"config file {path} is empty (or only comments); it must hold key: value lines")
-    if not isinstance(values, dict):
-        raise ValueError(
-            f"config file {path} holds a {type(values).__name__} ({str(values)[:60]}), not key: value lines"
-        )
-    bad = [k for k in values if not isinstance(k, str)]
-    if bad:
-        raise ValueError(f"config file {path}: keys must be names, got {bad}")
-    return values
 
 
 def _yaml_keys(folder: Path, exclude=()) -> set[str]:
@@ -70,55 +55,57 @@ def _yaml_keys(folder: Path, exclude=()) -> set[str]:
     return keys
 
 
-def _source_reads(package_dir: Path) -> set[str]:
-    keys: set[str] = set()
-    for path in package_dir.rglob("*.py"):
-        keys |= set(_READS.findall(path.read_text(encoding="utf-8", errors="replace")))
-    return keys
-
-
 @functools.lru_cache(maxsize=None)
 def recbole_keys() -> frozenset[str]:
-    """Every key RecBole 1.2.1 defines or reads (url.yaml and kg_url.yaml list dataset names, not keys)."""
+    """Every key RecBole 1.2.1 defines (its ``properties/`` YAMLs, url.yaml and kg_url.yaml list
+    dataset names, not keys; its argument lists) or reads without a default (:data:`RECBOLE_READS`)."""
     import recbole
     from recbole.utils import argument_list
 
     root = Path(recbole.__file__).resolve().parent
-    listed = set()
+    listed = set(RECBOLE_READS)
     for name in ("general_arguments", "training_arguments", "evaluation_arguments", "dataset_arguments"):
         listed |= set(getattr(argument_list, name, []))
-    return frozenset(_yaml_keys(root / "properties", exclude=("url.yaml", "kg_url.yaml")) | listed | _source_reads(root))
+    return frozenset(_yaml_keys(root / "properties", exclude=("url.yaml", "kg_url.yaml")) | listed)
 
 
-@functools.lru_cache(maxsize=None)
-def plugin_keys() -> frozenset[str]:
-    """Every key recbole-losses defines (overall and model YAMLs, loss keys) or reads."""
-    from .config import properties_dir
-    from .losses import LOSSES
+def model_keys() -> frozenset[str]:
+    """The own keys of every model that checks its own (XSimGCL's ``eps``, ``layer_cl``...)."""
+    return frozenset(key for name in checked_models() for key in model_config_checks(name))
 
-    root = properties_dir()
-    keys = _yaml_keys(root / "model") | set(read_config_file(root / "overall.yaml"))
-    for cls in LOSSES.values():
-        keys |= set(cls.config_keys())
-    return frozenset(keys | _source_reads(Path(__file__).resolve().parent))
+
+def settings_keys() -> frozenset[str]:
+    """Every key that is not a loss's: RecBole's, the table's (ours) and the models' own."""
+    return recbole_keys() | frozenset(SPECS) | model_keys()
 
 
 def known_keys() -> frozenset[str]:
-    return recbole_keys() | plugin_keys()
+    """Every key a run knows: :func:`settings_keys` and every registered loss's keys."""
+    return settings_keys() | frozenset(loss_rules())
+
+
+def _loss_owning(key: str):
+    """The registered loss whose prefix ``key`` starts with, or None (prefixes never overlap:
+    :func:`recbole_losses.losses.register_loss` refuses it)."""
+    return next((cls for cls in LOSSES.values() if key.startswith(cls.prefix)), None)
 
 
 def check_key_names(sources: dict[str, list[str]]) -> None:
     """``sources``: where the keys were given ("the command line", "config file a.yaml", ...) →
-    keys. ValueError ("did you mean") for keys that are close to a known key, a UserWarning naming
-    the others. Keys with a loss's prefix are left to the loss's own check (which lists its keys)."""
-    from .losses import LOSSES
-
+    keys. ValueError for a key with a loss's prefix that is not one of that loss's keys (naming
+    them) and for a key close to a known one ("did you mean"); a UserWarning naming the keys close
+    to nothing (a key of the user's own code)."""
     known = known_keys()
-    prefixes = tuple(cls.prefix for cls in LOSSES.values())
     errors, unknown = [], []
     for where, keys in sources.items():
         for key in keys:
-            if key in known or key.startswith(prefixes):
+            owner = _loss_owning(key)
+            if owner is not None:
+                if key not in owner.config_keys():
+                    valid = ", ".join(owner.config_keys()) or "(none)"
+                    errors.append(f"unknown config key {key!r} for loss {owner.name}; valid {owner.name} keys: {valid}")
+                continue
+            if key in known:
                 continue
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.8)
             if close:
@@ -209,7 +196,9 @@ SPECS: dict[str, Rule] = {
     "ip": _OPTIONAL_TEXT,
     "port": custom(_port, "a port number in [1, 65535] or None"),
     "backend": choice(("nccl", "gloo"), none=True),
-    # ours: the sampled batch mode (checked together by check_sampling), the loss, runs
+    # ours: the loss (its name is resolved by the registry), the sampled batch mode (checked
+    # together by check_sampling), the score, runs
+    "loss": _OPTIONAL_TEXT,
     "neg_num": integer(1),
     "pos_num": integer(1),
     "neg_distribution": choice(DISTRIBUTIONS),
@@ -221,12 +210,15 @@ SPECS: dict[str, Rule] = {
 }
 
 
+def checked_models() -> list[str]:
+    """The models whose own keys have rules (:func:`recbole_losses.models.model_config_checks`)."""
+    return [name for names in available_models().values() for name in names if model_config_checks(name)]
+
+
 def model_rules(model, final: dict | None = None) -> dict[str, Rule]:
     """The rules of model ``model``'s own keys (:func:`recbole_losses.models.model_config_checks`);
     with its settings ``final``, bounds that depend on another key are set (XSimGCL's
     layer_cl <= n_layers)."""
-    from .models import model_config_checks
-
     rules = dict(model_config_checks(str(model)))
     n_layers = (final or {}).get("n_layers")
     if "layer_cl" in rules and SPECS["n_layers"].accepts(n_layers):
@@ -234,15 +226,17 @@ def model_rules(model, final: dict | None = None) -> dict[str, Rule]:
     return rules
 
 
-@functools.lru_cache(maxsize=None)
 def loss_rules() -> dict[str, tuple[type, str, Rule]]:
     """config key -> (loss class, parameter, rule) for every parameter of every registered loss,
-    as the loss's own constructor checks it."""
-    from .losses import LOSSES
-    from .losses._checks import recorded_rules
+    as the loss's own constructor checks it (read from the registry as it is now: a loss
+    registered later extends the table)."""
+    return _loss_rules(tuple(LOSSES.values()))
 
+
+@functools.lru_cache(maxsize=None)
+def _loss_rules(classes: tuple[type, ...]) -> dict[str, tuple[type, str, Rule]]:
     table = {}
-    for cls in LOSSES.values():
+    for cls in classes:
         for param, rule in recorded_rules(cls).items():
             table[cls.prefix + param] = (cls, param, rule)
     return table
@@ -268,34 +262,22 @@ def _is_number(v) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
-def check_value(key: str, value, model=None, final: dict | None = None) -> None:
-    """ValueError, in the form the run reports it, unless ``value`` is valid for config key ``key``
-    by the table (nothing for a key without a rule). ``model``, ``final``: the run's model and
-    settings, for the model's own keys."""
+def check_value(key: str, value, model=None, final: dict | None = None, defaults: dict | None = None) -> None:
+    """ValueError, in the form the run reports it, unless ``value`` is valid for config key ``key``:
+    by the table (model ``model``'s own keys, with its settings ``final`` for bounds that depend
+    on another key; every loss's keys; RecBole's and ours), else by the type of the key's default
+    in ``defaults`` (nothing for a key with neither)."""
     own = model_rules(model, final)
+    losses = loss_rules()
     if key in own:
         own[key].check(str(model), key, value)
-    elif key in loss_rules():
-        cls, param, rule = loss_rules()[key]
+    elif key in losses:
+        cls, param, rule = losses[key]
         if not rule.accepts(value):
             raise ValueError(f"invalid loss hyperparameter ({cls.prefix}* config keys): "
                              f"{cls.name}: {param} {rule.problem(value)}")
-    elif key in SPECS and not SPECS[key].accepts(value):
-        raise ValueError(f"{key} {SPECS[key].problem(value, as_given=True)} ({type(value).__name__})")
-
-
-def check_values(user: dict, defaults: dict, skip=(), model=None, final: dict | None = None) -> None:
-    """ValueError naming the first key of ``user`` whose value has the wrong type or range: by the
-    table, otherwise by the type of its default in ``defaults``. Keys in ``skip`` are checked
-    elsewhere."""
-    table = {**SPECS, **model_rules(model, final)}
-    for key, value in user.items():
-        if key in skip:
-            continue
-        if key in table:
-            check_value(key, value, model, final)
-            continue
-        rule = _inferred(defaults.get(key))
+    else:
+        rule = SPECS[key] if key in SPECS else _inferred((defaults or {}).get(key))
         if rule is not None and not rule.accepts(value):
             raise ValueError(f"{key} {rule.problem(value, as_given=True)} ({type(value).__name__})")
 
@@ -401,9 +383,11 @@ def check_settings(config) -> None:
     """Every check of this module on a RecBole ``Config`` being built, after its layers are merged
     and before RecBole interprets them (so before any data is loaded or process started): key
     names; every value of a key in the table, whichever layer set it (command line, config files,
-    ``config_dict``, preset, our and RecBole's YAMLs); the other keys the user gave, by the type of
-    their default; the sampling and multi-process keys together; ``valid_metric``;
-    ``checkpoint_dir``. A loss's keys are checked when the loss is built (``config.validate``)."""
+    ``config_dict``, preset, our and RecBole's YAMLs), the configured loss's keys included (keys
+    of other losses are ignored); the other keys the user gave, by the type of their default; the
+    sampling and multi-process keys together; ``valid_metric``; ``checkpoint_dir``. What only the
+    loss's constructor can check (its keys together) is checked when it is built
+    (:func:`recbole_losses.config.validate`)."""
     where = dict(getattr(config, "file_key_sources", {}))
     where.update({key: "config_dict" for key in config.variable_config_dict})
     where.update({key: "the command line" for key in config.cmd_config_dict})
@@ -411,22 +395,33 @@ def check_settings(config) -> None:
     for key in config.external_config_dict:
         by_source.setdefault(where.get(key, "config_dict"), []).append(key)
     check_key_names(by_source)
-
     final, model = config.final_config_dict, getattr(config, "model", None)
-    table = {**SPECS, **model_rules(model, final)}
+    active = final.get("loss")
+    for key in config.external_config_dict:
+        owner = _loss_owning(key)
+        if owner is not None and owner.name != active:
+            warnings.warn(f"config key {key!r} belongs to loss {owner.name}, but the configured loss is {active}: "
+                          "it is ignored", UserWarning, stacklevel=4)
+
+    own, losses = model_rules(model, final), loss_rules()
+    active_keys = set(LOSSES[active].config_keys()) if active in LOSSES else set()
     for key, value in final.items():
-        if key in table:
-            check_value(key, value, model, final)
-    check_values({k: final[k] for k in config.external_config_dict if k in final and k not in table},
-                 config.internal_config_dict, skip=set(loss_rules()))
+        if key in losses:
+            checked = key in active_keys and value is not None  # None: the loss's own default
+        else:
+            checked = key in SPECS or key in own or key in config.external_config_dict
+        if checked:
+            check_value(key, value, model, final, config.internal_config_dict)
     check_sampling(final, config.external_config_dict)
     check_distributed(final)
     check_valid_metric(final["metrics"], final["topk"], final["valid_metric"])
     check_checkpoint_dir(final["checkpoint_dir"])
 
 
+reserve_keys(settings_keys)
+
 __all__ = [
-    "SPECS", "check_checkpoint_dir", "check_distributed", "check_folder", "check_key_names", "check_sampling",
-    "check_settings", "check_valid_metric", "check_value", "check_values", "computed_metrics", "known_keys",
-    "loss_rules", "model_rules", "plugin_keys", "read_config_file", "recbole_keys", "rules",
+    "RECBOLE_READS", "SPECS", "check_checkpoint_dir", "check_distributed", "check_folder", "check_key_names",
+    "check_sampling", "check_settings", "check_valid_metric", "check_value", "checked_models", "computed_metrics",
+    "known_keys", "loss_rules", "model_keys", "model_rules", "recbole_keys", "rules", "settings_keys",
 ]

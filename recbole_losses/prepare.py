@@ -40,67 +40,17 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .data.datasets import canonical_dataset_name
+from .config_checks import check_folder
+from .data.datasets import BENCHMARKS, DEFAULT_DATA_PATH, canonical_dataset_name, manifest_path, source_hint
 
-
-@dataclass(frozen=True)
-class Benchmark:
-    folder: str  # the released split's folder name (IR-Benchmark: data_iid/<folder>/proc.zip)
-    users: int  # user ids 0..users-1
-    items: int  # item ids 0..items-1
-    train: int  # training interactions, validation included
-    test: int
-    released_valid: bool = False  # released with its validation set (train_data/valid_data/test.txt)
-    origin: str = "Tiny-Snow/IR-Benchmark-Dataset data_iid/{folder}/proc.zip"
-
-
-TALOS_ORIGIN = ("cynthia-shengjia/WWW-2026-Talos normal_data/IID_Data_Used/Beauty/ (its train_data.txt, "
-                "valid_data.txt and test.txt; gzipped copies work too)")
-# Released statistics (the releasers' summary.txt; CW paper Table I; the Talos repository's
-# summary.txt: item ids 0..8692, of which 8,692 occur).
-BENCHMARKS = {
-    "health": Benchmark("amazon2014-health", 1974, 1200, 37784, 10405),
-    "electronic": Benchmark("amazon2014-electronic", 13455, 8360, 182398, 52123),
-    "gowalla": Benchmark("gowalla", 29858, 40988, 810128, 217336),
-    "amazon-book": Benchmark("amazon2014-book", 135109, 115172, 3180699, 861683),
-    "talos-beauty": Benchmark("talos-amazon-beauty", 15603, 8693, 106082, 33472, released_valid=True,
-                              origin=TALOS_ORIGIN),
-}
 SPLIT_FILES = ("train.tsv", "test.tsv", "user_list.tsv", "item_list.tsv")
 RELEASED_VALID_FILES = ("train_data.txt", "valid_data.txt", "test.txt")
-# How RecBole reads the split this module writes: <name>.<suffix>.inter for each suffix, the user
-# and item columns. The benchmarks' dataset YAMLs say the same; a prepared dataset of any other
-# name gets these settings from recbole_losses.config (prepared_settings).
-PREPARED_SETTINGS = {"benchmark_filename": ["train", "valid", "test"], "load_col": {"inter": ["user_id", "item_id"]}}
-DEFAULT_DATA_PATH = "dataset/"  # RecBole's own default data_path
 DEFAULT_SEED = 2024  # IR-Benchmark's run seed
 VALID_RATIO = 0.1
-
-
-def prepare_command(name: str, data_path: str | None = None) -> str:
-    """The exact command that prepares benchmark ``name``."""
-    bench = BENCHMARKS[name]
-    source = f"{bench.folder}/" if bench.released_valid else f"{bench.folder}/proc.zip"
-    cmd = f"python -m recbole_losses.prepare --dataset={name} --source=/path/to/{source}"
-    if data_path is not None and Path(data_path) != Path(DEFAULT_DATA_PATH):
-        cmd += f" --data_path={data_path}"
-    return cmd
-
-
-def source_hint(name: str) -> str:
-    """Where the split of benchmark ``name`` is published."""
-    bench = BENCHMARKS[name]
-    what = "the folder" if bench.released_valid else "proc.zip"
-    hint = f"{what} is {bench.origin.format(folder=bench.folder)}"
-    if name == "amazon-book":
-        hint += (" (its content is not shipped with this package and no public copy is known to be"
-                 " reachable offline: prepare it from a local copy of that proc.zip)")
-    return hint
 
 
 def _fetch(url: str, timeout: float) -> bytes:
@@ -262,8 +212,6 @@ def output_folder(name: str, data_path) -> Path:
     if not name or name in (".", "..") or "\0" in name or any(sep in name for sep in seps):
         raise ValueError(f"--dataset {name!r} must be a plain folder name (no '/', '\\' or '..'): "
                          f"the files go to <data_path>/<dataset>/")
-    from .config_checks import check_folder
-
     check_folder("--data_path", data_path)
     out = Path(data_path) / name
     if out.resolve().parent != Path(data_path).resolve():
@@ -303,32 +251,21 @@ def check_replaceable(out: Path, name: str, settings: dict) -> None:
     """ValueError when ``out`` already holds files of a split made with other settings (or of
     unknown origin): they are replaced only with ``overwrite``."""
     targets = [out / f"{name}.{suffix}.inter" for suffix in ("train", "valid", "test")]
-    manifest_path = out / f"{name}.prepared.json"
-    if not any(p.exists() for p in [*targets, manifest_path]):
+    record = out / f"{name}.prepared.json"
+    if not any(p.exists() for p in [*targets, record]):
         return
     try:
-        previous = json.loads(manifest_path.read_text(encoding="utf-8")).get("settings")
+        previous = json.loads(record.read_text(encoding="utf-8")).get("settings")
     except (OSError, ValueError, AttributeError):
         previous = None
     if previous == settings:
         return
     if previous is None:
-        why = f"no {manifest_path.name} with its settings beside them"
+        why = f"no {record.name} with its settings beside them"
     else:
         why = ", ".join(f"{k} {previous.get(k)!r} there, {v!r} now" for k, v in settings.items() if previous.get(k) != v)
     raise ValueError(f"{out} already holds a split of {name!r} made with other settings ({why}); "
                      f"rerun with the same settings to keep it, or add --overwrite to replace it")
-
-
-def manifest_path(data_path, name: str) -> Path:
-    """``<data_path>/<name>/<name>.prepared.json``, written beside a prepared split."""
-    return Path(data_path) / name / f"{name}.prepared.json"
-
-
-def prepared_settings(data_path, name: str) -> dict:
-    """:data:`PREPARED_SETTINGS` when ``<data_path>/<name>`` holds a split this module prepared,
-    else {}."""
-    return dict(PREPARED_SETTINGS) if manifest_path(data_path, name).is_file() else {}
 
 
 def run_command(name: str, data_path) -> str:
@@ -381,7 +318,7 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
         "train_after_valid": int(parts["train"].shape[0]),
         "valid": int(parts["valid"].shape[0]),
     }
-    (out / f"{name}.prepared.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    manifest_path(data_path, name).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 

@@ -11,7 +11,7 @@ import yaml
 from recbole_losses import Config
 from recbole_losses.cli import main
 from recbole_losses.config import properties_dir
-from recbole_losses.config_checks import check_key_names, known_keys, plugin_keys, recbole_keys
+from recbole_losses.config_checks import check_key_names, known_keys, recbole_keys, settings_keys
 
 HEADER = "user_id:token\titem_id:token\n"
 TOY = HEADER + "".join(f"u{u}\ti{(3 * u + k) % 12}\n" for u in range(10) for k in range(6))
@@ -90,7 +90,8 @@ def test_misspelled_key_in_a_file_names_the_file(workdir):
 
 def test_known_keys_come_from_recbole_and_from_us():
     assert {"learning_rate", "epochs", "RATING_FIELD", "alias_of_item_id", "n_layers", "rm_dup_inter"} <= recbole_keys()
-    assert {"neg_num", "pos_num", "loss", "score", "preset", "cw_tau", "backend"} <= plugin_keys()
+    assert {"neg_num", "pos_num", "loss", "score", "preset", "backend", "eps", "layer_cl"} <= settings_keys()
+    assert "cw_tau" in known_keys() and "cw_tau" not in settings_keys()  # a loss's key, from the registry
     assert not {"epoch", "learnin_rate"} & known_keys()
 
 

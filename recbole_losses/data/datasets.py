@@ -1,5 +1,6 @@
-"""Dataset names: RecBole's catalogue, the prepared benchmarks, the user's own folders; locating a
-dataset before RecBole tries (and, offline, fails) to download it."""
+"""Dataset names: RecBole's catalogue, the published benchmark splits (:data:`BENCHMARKS`, which
+:mod:`recbole_losses.prepare` converts), the user's own folders; locating a dataset before RecBole
+tries (and, offline, fails) to download it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import difflib
 import os
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,12 +16,74 @@ import yaml
 
 SHIPPED = "ml-100k"  # inside RecBole's package, no download
 DOWNLOAD_PROBE_TIMEOUT = 10.0  # seconds to wait for RecBole's download server before calling it offline
+DEFAULT_DATA_PATH = "dataset/"  # RecBole's own default data_path
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    folder: str  # the released split's folder name (IR-Benchmark: data_iid/<folder>/proc.zip)
+    users: int  # user ids 0..users-1
+    items: int  # item ids 0..items-1
+    train: int  # training interactions, validation included
+    test: int
+    released_valid: bool = False  # released with its validation set (train_data/valid_data/test.txt)
+    origin: str = "Tiny-Snow/IR-Benchmark-Dataset data_iid/{folder}/proc.zip"
+
+
+TALOS_ORIGIN = ("cynthia-shengjia/WWW-2026-Talos normal_data/IID_Data_Used/Beauty/ (its train_data.txt, "
+                "valid_data.txt and test.txt; gzipped copies work too)")
+# Released statistics (the releasers' summary.txt; CW paper Table I; the Talos repository's
+# summary.txt: item ids 0..8692, of which 8,692 occur).
+BENCHMARKS = {
+    "health": Benchmark("amazon2014-health", 1974, 1200, 37784, 10405),
+    "electronic": Benchmark("amazon2014-electronic", 13455, 8360, 182398, 52123),
+    "gowalla": Benchmark("gowalla", 29858, 40988, 810128, 217336),
+    "amazon-book": Benchmark("amazon2014-book", 135109, 115172, 3180699, 861683),
+    "talos-beauty": Benchmark("talos-amazon-beauty", 15603, 8693, 106082, 33472, released_valid=True,
+                              origin=TALOS_ORIGIN),
+}
+
+
+def prepare_command(name: str, data_path: str | None = None) -> str:
+    """The exact command that prepares benchmark ``name``."""
+    bench = BENCHMARKS[name]
+    source = f"{bench.folder}/" if bench.released_valid else f"{bench.folder}/proc.zip"
+    cmd = f"python -m recbole_losses.prepare --dataset={name} --source=/path/to/{source}"
+    if data_path is not None and Path(data_path) != Path(DEFAULT_DATA_PATH):
+        cmd += f" --data_path={data_path}"
+    return cmd
+
+
+def source_hint(name: str) -> str:
+    """Where the split of benchmark ``name`` is published."""
+    bench = BENCHMARKS[name]
+    what = "the folder" if bench.released_valid else "proc.zip"
+    hint = f"{what} is {bench.origin.format(folder=bench.folder)}"
+    if name == "amazon-book":
+        hint += (" (its content is not shipped with this package and no public copy is known to be"
+                 " reachable offline: prepare it from a local copy of that proc.zip)")
+    return hint
+
+
+# How RecBole reads a split that recbole_losses.prepare wrote: <name>.<suffix>.inter for each
+# suffix, the user and item columns. The benchmarks' dataset YAMLs say the same; a prepared dataset
+# of any other name gets these settings from recbole_losses.config (prepared_settings).
+PREPARED_SETTINGS = {"benchmark_filename": ["train", "valid", "test"], "load_col": {"inter": ["user_id", "item_id"]}}
+
+
+def manifest_path(data_path, name: str) -> Path:
+    """``<data_path>/<name>/<name>.prepared.json``, written beside a prepared split."""
+    return Path(data_path) / name / f"{name}.prepared.json"
+
+
+def prepared_settings(data_path, name: str) -> dict:
+    """:data:`PREPARED_SETTINGS` when ``<data_path>/<name>`` holds a split that
+    :mod:`recbole_losses.prepare` wrote, else {}."""
+    return dict(PREPARED_SETTINGS) if manifest_path(data_path, name).is_file() else {}
 
 
 def benchmark_names() -> list[str]:
-    """The published splits ``prepare`` converts (health, electronic, gowalla, amazon-book)."""
-    from ..prepare import BENCHMARKS
-
+    """The published splits ``prepare`` converts (health, electronic, gowalla, amazon-book, talos-beauty)."""
     return list(BENCHMARKS)
 
 
@@ -77,8 +141,6 @@ def check_dataset(config) -> None:
     for a name of RecBole's catalogue (ml-1m, yelp, ...) that is not on disk, nothing if RecBole's
     download server answers (RecBole then downloads it, as it always does), else how to put the
     files in place by hand."""
-    from ..prepare import BENCHMARKS, prepare_command, source_hint
-
     name, folder = config["dataset"], config["data_path"]
     data_root = os.path.dirname(os.path.normpath(folder))
     if name in BENCHMARKS:

@@ -1,23 +1,65 @@
 """Name → loss class registry. Names are matched case-insensitively; aliases resolve to the
-canonical name (``SLatK`` → ``SL@K``)."""
+canonical name (``SLatK`` → ``SL@K``). A loss's config keys are ``<prefix><param>``: a prefix
+that starts another loss's prefix or a setting that is not a loss's (:func:`reserve_keys`) is
+refused at registration, so every key belongs to one owner."""
 
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Callable, Iterable
 
 LOSSES: dict[str, type] = {}
 _ALIASES: dict[str, str] = {}
+_RESERVED: list[Callable[[], Iterable[str]]] = []
+
+
+def _prefix_problem(cls: type) -> str | None:
+    """Why ``cls.prefix`` cannot be registered, or None."""
+    prefix = getattr(cls, "prefix", None)
+    suggestion = re.sub(r"\W", "", str(cls.name).lower()) + "_"
+    if not isinstance(prefix, str) or not prefix:
+        return f"prefix must be a non-empty string such as {suggestion!r}, got {prefix!r}"
+    for other in LOSSES.values():
+        if other.name != cls.name and (other.prefix.startswith(prefix) or prefix.startswith(other.prefix)):
+            return (f"prefix {prefix!r} overlaps loss {other.name}'s prefix {other.prefix!r} (the keys of one would "
+                    "be read as the other's); choose a prefix that neither starts nor is started by another loss's")
+    for keys in _RESERVED:
+        taken = sorted(key for key in keys() if key.startswith(prefix))
+        if taken:
+            shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+            return (f"prefix {prefix!r} starts the config key(s) {shown} of RecBole or recbole-losses, which would "
+                    "be read as the loss's own keys; choose a prefix no setting starts with"
+                    + ("" if any(k.startswith(suggestion) for k in keys()) else f", such as {suggestion!r}"))
+    return None
 
 
 def register_loss(cls: type) -> type:
-    """Class decorator: register ``cls`` under ``cls.name`` and every name in ``cls.aliases``."""
-    for key in (cls.name, *cls.aliases):
+    """Class decorator: register ``cls`` under ``cls.name`` and every name in ``cls.aliases``;
+    KeyError for a name already taken, ValueError for a prefix that cannot be (see module)."""
+    names = (cls.name, *cls.aliases)
+    for key in names:
         taken = _ALIASES.get(key.lower())
         if taken is not None and taken != cls.name:
             raise KeyError(f"loss name {key!r} is already taken by {taken}")
-        _ALIASES[key.lower()] = cls.name
+    problem = _prefix_problem(cls)
+    if problem is not None:
+        raise ValueError(f"loss {cls.name}: {problem}")
+    _ALIASES.update({key.lower(): cls.name for key in names})
     LOSSES[cls.name] = cls
     return cls
+
+
+def reserve_keys(keys: Callable[[], Iterable[str]]) -> None:
+    """Declare the config keys that are no loss's (``keys()`` is read at every registration): a
+    loss whose prefix starts one of them is refused. The losses registered so far are checked now
+    (ValueError naming the first that collides)."""
+    _RESERVED.append(keys)
+    for cls in LOSSES.values():
+        problem = _prefix_problem(cls)
+        if problem is not None:
+            _RESERVED.remove(keys)
+            raise ValueError(f"loss {cls.name}: {problem}")
 
 
 def available_losses() -> list[str]:

@@ -10,7 +10,10 @@ One hyperparameter per line, ``<config key> <kind> <values>``, exactly as RecBol
 
 Differences from RecBole, all stricter or safer: ``choice`` lists are read as data
 (:func:`ast.literal_eval`, then YAML for unquoted words such as ``[relu, tanh]``), never
-``eval``-ed; ``#`` starts a comment (RecBole's reader has none); a line that is neither blank,
+``eval``-ed, and the values drawn reach the run as that data (the run's ``Config`` evaluates
+nothing either, :mod:`recbole_losses.config`); a value listed twice in a ``choice`` is an error
+(equal values, ``1`` and ``1.0`` or ``True`` and ``1`` included: Optuna cannot tell them apart);
+``#`` starts a comment (RecBole's reader has none); a line that is neither blank,
 a comment nor ``<key> <kind> <values>`` is an error (RecBole skips lines of fewer than three
 words); a ``quniform`` whose bounds and step are all integers yields ints (RecBole yields floats,
 which an ``embedding_size`` cannot take); ``quniform``'s grid is ``low + k·q`` (hyperopt's is
@@ -27,8 +30,12 @@ from pathlib import Path
 import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from ..config import properties_dir, validate
+from ..config_checks import check_value
+
 KINDS = ("choice", "uniform", "quniform", "loguniform")
 _PLAIN = (type(None), bool, int, float, str)
+_NONE = object()
 
 
 class SpaceError(ValueError):
@@ -109,6 +116,11 @@ def _choices(name: str, spec: str, line: str) -> list:
         values = list(values)
     if not isinstance(values, list) or not values:
         raise SpaceError(f"{line}: {name} choice needs a non-empty list such as [0.1,0.2], got {spec!r}")
+    for i, value in enumerate(values):
+        same = next((earlier for earlier in values[:i] if earlier == value), _NONE)
+        if same is not _NONE:
+            twice = f"{value!r} twice" if repr(same) == repr(value) else f"{same!r} and {value!r}, which are equal"
+            raise SpaceError(f"{line}: {name} choice lists {twice}: {spec!r}; list every value once")
     return values
 
 
@@ -120,8 +132,6 @@ def make_param(name: str, kind: str, spec: str, where: str = "search space") -> 
         if all(isinstance(v, _PLAIN) for v in values):
             return Param(name, kind, spec, CategoricalDistribution(values))
         texts = [yaml.safe_dump(v, default_flow_style=True).strip() for v in values]
-        if len(set(texts)) != len(texts):
-            raise SpaceError(f"{where}: {name} choice lists a value twice: {spec!r}")
         return Param(name, kind, spec, CategoricalDistribution(texts), encoded=True)
     if kind not in KINDS:
         raise SpaceError(f"{where}: unknown kind {kind!r} for {name}; valid kinds: {', '.join(KINDS)}")
@@ -176,10 +186,34 @@ def read_params_file(path) -> dict[str, Param]:
     return parse_params(text, str(path))
 
 
+def check_ranges(params: dict[str, Param], config, source: str = "search space") -> None:
+    """SpaceError, before any trial, for a value a parameter can take that a run of ``config``
+    (the study's Config without searched values) rejects: every choice and both ends of a range
+    (:meth:`Param.candidates`), each checked as a run checks it, by the table of checks
+    (:func:`recbole_losses.config_checks.check_value`: RecBole's keys and ours, the model's own,
+    every loss's; another key by the type of its default), then by the loss built with it
+    (:func:`recbole_losses.config.validate`). The error names the key, the value and what is valid."""
+    final = config.final_config_dict
+    for param in params.values():
+        saved = final.get(param.name, _NONE)
+        try:
+            for value in param.candidates():
+                final[param.name] = value
+                try:
+                    check_value(param.name, value, config.model, final, config.internal_config_dict)
+                    validate(config)
+                except ValueError as err:
+                    raise SpaceError(f"{source}: {param.name} {param.kind} {param.spec} reaches {param.name} = "
+                                     f"{value!r}, which a run rejects: {err}") from None
+        finally:
+            if saved is _NONE:
+                final.pop(param.name, None)
+            else:
+                final[param.name] = saved
+
+
 def hyper_dir() -> Path:
     """The shipped default search spaces, ``properties/hyper/<Loss>.hyper``."""
-    from ..config import properties_dir
-
     return properties_dir() / "hyper"
 
 
@@ -194,5 +228,5 @@ def default_params_file(loss: str | None) -> Path:
     return path
 
 
-__all__ = ["KINDS", "Param", "SpaceError", "default_params_file", "hyper_dir", "make_param", "parse_params",
-           "read_params_file"]
+__all__ = ["KINDS", "Param", "SpaceError", "check_ranges", "default_params_file", "hyper_dir", "make_param",
+           "parse_params", "read_params_file"]
