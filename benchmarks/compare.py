@@ -40,12 +40,12 @@ import time
 import warnings
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (python benchmarks/compare.py): the repository root for benchmarks.*
+if __package__ in (None, ""):  # python benchmarks/compare.py: the repository root, for benchmarks.*
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.paper import paper_loss_order, paper_numbers
-from recbole_losses.commands import command_line as render_command
-from recbole_losses.tables import markdown_table
+from benchmarks.paper import paper_loss_order, paper_numbers  # noqa: E402
+from recbole_losses.commands import command_line as render_command  # noqa: E402
+from recbole_losses.tables import markdown_table  # noqa: E402
 
 PROGRAM = "python run_recbole_losses.py"  # the command recorded with each cell (a checkout's script)
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]

@@ -19,11 +19,11 @@ import csv
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (python benchmarks/tune_combine.py): the repository root for benchmarks.*
+if __package__ in (None, ""):  # python benchmarks/tune_combine.py: the repository root, for benchmarks.*
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.paper import paper_numbers
-from recbole_losses.tables import write_table
+from benchmarks.paper import paper_numbers  # noqa: E402
+from recbole_losses.tables import write_table  # noqa: E402
 
 
 def read_folder(folder: Path) -> list[dict]:
