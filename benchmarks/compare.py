@@ -19,7 +19,8 @@ last``: the same end as an uninterrupted run; its ``seconds`` then count the las
 (the ablation's L_SL, L_PSL and L_CW are the grid's SL, PSL and CW; a sweep's point at the
 preset's own value, e.g. tau+ = 0.1 or noise 0, carries no override and is the grid's cell). After
 every cell ``results.md`` (our numbers, the paper's, the relative difference, and each command) is
-rewritten; PNG charts (matplotlib, the ``bench`` extra) at the end.
+rewritten; PNG charts (matplotlib) at the end. The paper's numbers are read from
+``benchmarks/paper_results.csv``.
 Runs execute inside ``<out>`` (RecBole writes ``log/`` and ``saved/`` into the working directory);
 relative paths given on the command line (``--out``, ``--data_path``, ``--set data_path=...``) and
 RecBole's default ``data_path`` (``dataset/``) are resolved from the caller's working directory.
@@ -39,6 +40,14 @@ import time
 import warnings
 from pathlib import Path
 
+if __package__ in (None, ""):  # python benchmarks/compare.py: the repository root, for benchmarks.*
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.paper import paper_loss_order, paper_numbers  # noqa: E402
+from recbole_losses.commands import command_line as render_command  # noqa: E402
+from recbole_losses.tables import markdown_table  # noqa: E402
+
+PROGRAM = "python run_recbole_losses.py"  # the command recorded with each cell (a checkout's script)
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 SWEEPS = {  # study -> (CW key, values); the CW paper's Fig. 4-6 on LightGCN
     "tau_plus": ("cw_tau_plus", ["0.0", "0.02", "0.05", "0.08", "0.1", "0.12", "0.15", "pop"]),
@@ -51,36 +60,6 @@ STUDIES = ["grid", "ablation", *SWEEPS]
 FIELDS = ["cell_id", "study", "dataset", "model", "loss", "label", "param", "value", "preset", "overrides",
           *METRICS, "best_valid_ndcg@20", "seconds", "command"]
 
-# Published Recall@20 / NDCG@20 (CW paper Table II; its baselines are the SL@K paper's Table 2).
-_TABLE_II = """
-MF BPR .1627 .1234 .0816 .0527 .1355 .1111 .0665 .0453
-MF LLPAUC .1644 .1209 .0821 .0499 .1610 .1189 .1150 .0811
-MF SL .1719 .1261 .0821 .0529 .2064 .1624 .1559 .1210
-MF AdvInfoNCE .1659 .1237 .0829 .0527 .2067 .1627 .1557 .1172
-MF BSL .1719 .1261 .0834 .0530 .2071 .1630 .1563 .1212
-MF PSL .1718 .1268 .0838 .0541 .2089 .1647 .1569 .1227
-MF SL@K .1823 .1390 .0901 .0590 .2121 .1709 .1612 .1269
-MF CW .1908 .1481 .0938 .0618 .2142 .1747 .1634 .1298
-LightGCN BPR .1618 .1203 .0813 .0524 .1745 .1402 .0984 .0678
-LightGCN LLPAUC .1685 .1207 .0831 .0507 .1616 .1192 .1147 .0810
-LightGCN SL .1691 .1235 .0823 .0526 .2068 .1628 .1567 .1220
-LightGCN AdvInfoNCE .1706 .1264 .0823 .0528 .2066 .1625 .1568 .1177
-LightGCN BSL .1691 .1236 .0823 .0526 .2069 .1628 .1568 .1220
-LightGCN PSL .1701 .1270 .0830 .0536 .2086 .1648 .1575 .1233
-LightGCN SL@K .1783 .1371 .0903 .0591 .2128 .1729 .1625 .1280
-LightGCN CW .1827 .1454 .0971 .0633 .2154 .1783 .1662 .1306
-XSimGCL BPR .1496 .1108 .0777 .0508 .1966 .1570 .1269 .0905
-XSimGCL LLPAUC .1519 .1083 .0781 .0481 .1632 .1200 .1363 .1008
-XSimGCL SL .1534 .1113 .0772 .0490 .2005 .1570 .1549 .1207
-XSimGCL AdvInfoNCE .1499 .1072 .0776 .0489 .2010 .1564 .1568 .1179
-XSimGCL BSL .1649 .1201 .0800 .0507 .2037 .1597 .1550 .1207
-XSimGCL PSL .1579 .1143 .0801 .0507 .2037 .1593 .1571 .1228
-XSimGCL SL@K .1753 .1332 .0869 .0571 .2095 .1717 .1624 .1277
-XSimGCL CW .1796 .1396 .0903 .0600 .2120 .1792 .1655 .1306
-"""
-# CW paper Table III, LightGCN NDCG@20: SL, PSL, L_C, L_W, CW.
-_TABLE_III = {"health": [.1235, .1270, .1243, .1279, .1454], "electronic": [.0526, .0536, .0529, .0553, .0633],
-              "gowalla": [.1628, .1648, .1632, .1657, .1783], "amazon-book": [.1220, .1233, .1225, .1261, .1306]}
 ABLATION = [("L_SL", "SL", {}), ("L_PSL", "PSL", {}), ("L_C", "CW", {"cw_beta": "0.0"}),
             ("L_W", "CW", {"cw_tau_plus": "0.0"}), ("L_CW", "CW", {})]
 STOCK_PAPER_ROW = {"BPR": ("MF", "BPR"), "LightGCN": ("LightGCN", "BPR")}  # stock model -> paper's BPR row
@@ -90,21 +69,8 @@ def all_losses() -> list[str]:
     """Every registered loss: those of the CW paper's Table II in its order, then the others by name."""
     from recbole_losses import available_losses
 
-    paper_order = list(dict.fromkeys(line.split()[1] for line in _TABLE_II.strip().splitlines()))
+    paper_order = paper_loss_order()
     return sorted(available_losses(), key=lambda x: (paper_order.index(x) if x in paper_order else len(paper_order), x))
-
-
-def paper_numbers() -> dict[tuple[str, str, str], dict[str, float]]:
-    """(dataset, model, loss) -> {'recall@20', 'ndcg@20'} from the CW paper's Table II and III."""
-    table = {}
-    for line in _TABLE_II.strip().splitlines():
-        model, loss, *vals = line.split()
-        for k, ds in enumerate(["health", "electronic", "gowalla", "amazon-book"]):
-            table[(ds, model, loss)] = {"recall@20": float(vals[2 * k]), "ndcg@20": float(vals[2 * k + 1])}
-    for ds, vals in _TABLE_III.items():
-        for (label, _, _), v in zip(ABLATION, vals):
-            table[(ds, "LightGCN", label)] = {"ndcg@20": v}
-    return table
 
 
 def build_cells(args) -> list[dict]:
@@ -180,14 +146,10 @@ def _config_model(cell) -> str:
 
 
 def command_line(cell, dataset, preset, overrides) -> str:
-    parts = ["python run_recbole_losses.py", f"--model={cell['model']}"]
-    if cell["loss"]:
-        parts.append(f"--loss={cell['loss']}")
-    parts.append(f"--dataset={dataset}")
-    if preset != "-":
-        parts.append(f"--preset={preset}")
-    parts += [f"--{k}={v}" for k, v in sorted(overrides.items())]
-    return " ".join(parts)
+    """The command line that runs the cell (recorded with it, and how --reuse matches cells)."""
+    options = {"preset": preset} if preset != "-" else {}
+    options.update(sorted(overrides.items()))
+    return render_command(PROGRAM, cell["model"], cell["loss"], dataset, options)
 
 
 def cell_id(cell, dataset, preset, overrides) -> str:
@@ -263,8 +225,7 @@ def markdown(rows: list[dict], study: str, dataset: str) -> str:
              "Test metrics of the best-validation checkpoint (NDCG@20 on the validation split selects it). "
              "Paper: CW paper Table II (Table III for the ablation); stock RecBole BPR / LightGCN are set "
              "beside the paper's BPR row of that backbone. Δ = (ours − paper) / paper.", ""]
-    head = "| model | loss | param | value | Recall@20 | paper | Δ | NDCG@20 | paper | Δ | Recall@10 | NDCG@10 | preset | s |"
-    lines += [head, "|" + "|".join([" --- "] * (head.count("|") - 1)) + "|"]
+    shown = []
     for r in rows:
         ref = paper_ref(r, study, dataset, paper)
         cols = [r["model"], r["label"] if study == "ablation" else (r["loss"] or "stock"), r["param"] or "", r["value"]]
@@ -272,14 +233,17 @@ def markdown(rows: list[dict], study: str, dataset: str) -> str:
             ours = float(r[m])
             cols += [f"{ours:.4f}", f"{ref[m]:.4f}" if m in ref else "—", relative(ours, ref[m]) if m in ref else "—"]
         cols += [f"{float(r['recall@10']):.4f}", f"{float(r['ndcg@10']):.4f}", r["preset"], r["seconds"]]
-        lines.append("| " + " | ".join(cols) + " |")
+        shown.append(dict(enumerate(cols)))
+    header = ["model", "loss", "param", "value", "Recall@20", "paper", "Δ", "NDCG@20", "paper", "Δ", "Recall@10",
+              "NDCG@10", "preset", "s"]
+    lines += markdown_table(shown, range(len(header)), str, header)
     lines += ["", "Commands:", ""]
     lines += [f"- `{r['command']}`" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def plot(rows: list[dict], study: str, dataset: str, out: Path) -> list[Path]:
-    """Bar charts (grid, ablation) or line plots (sweeps) of Recall@20 and NDCG@20; needs matplotlib."""
+    """Bar charts (grid, ablation) or line plots (sweeps) of Recall@20 and NDCG@20."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -457,11 +421,8 @@ def write_reports(csv_path: Path, md_path: Path, planned, args, plots: bool) -> 
         return
     md_path.write_text(markdown(rows, args.study, args.dataset), encoding="utf-8")
     if plots:
-        try:
-            for path in plot(rows, args.study, args.dataset, md_path.parent):
-                print(f"wrote {path}")
-        except ImportError:
-            print("matplotlib is not installed (pip install -e '.[bench]'): no PNG charts written", file=sys.stderr)
+        for path in plot(rows, args.study, args.dataset, md_path.parent):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,11 @@ import csv
 import sys
 from pathlib import Path
 
-from compare import paper_numbers
+if __package__ in (None, ""):  # python benchmarks/tune_combine.py: the repository root, for benchmarks.*
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.paper import paper_numbers  # noqa: E402
+from recbole_losses.tables import write_table  # noqa: E402
 
 
 def read_folder(folder: Path) -> list[dict]:
@@ -74,27 +78,31 @@ def _fmt(value) -> str:
     return "—" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
 
 
+def shown_row(row: dict) -> dict:
+    """A combined row as results.md shows it: the paper's two figures and our differences in one
+    column each."""
+    known = row["paper ndcg@20"] is not None
+    return {
+        **row,
+        "paper R@20 / N@20": f"{_fmt(row['paper recall@20'])} / {_fmt(row['paper ndcg@20'])}" if known else "—",
+        "Δ": (f"{_delta(row['test recall@20'], row['paper recall@20'])} / "
+              f"{_delta(row['test ndcg@20'], row['paper ndcg@20'])}") if known else "—",
+        "selected settings": f"`{row['selected settings']}`",
+    }
+
+
+SHOWN = {"backbone": "backbone", "variant": "variant", "trials": "trials", "best valid ndcg@20": "best valid NDCG@20",
+         "test recall@20": "test Recall@20", "test ndcg@20": "test NDCG@20", "paper R@20 / N@20": "paper R@20 / N@20",
+         "Δ": "Δ", "selected in": "selected in", "selected settings": "selected settings"}
+
+
 def write(out: Path, table: list[dict], folders: list[Path]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as fp:
-        writer = csv.DictWriter(fp, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
-    lines = ["# Tuned on validation: the best trial of each variant over " + ", ".join(f.name for f in folders), "",
-             "Selection on validation NDCG@20 only; the test figures are the selected trial's, computed once. "
-             "Paper: CW paper Table II (every CW reading against CW's row).", "",
-             "| backbone | variant | trials | best valid NDCG@20 | test Recall@20 | test NDCG@20 | paper R@20 / N@20 "
-             "| Δ | selected in | selected settings |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for row in table:
-        paper = (f"{_fmt(row['paper recall@20'])} / {_fmt(row['paper ndcg@20'])}"
-                 if row["paper ndcg@20"] is not None else "—")
-        delta = (f"{_delta(row['test recall@20'], row['paper recall@20'])} / "
-                 f"{_delta(row['test ndcg@20'], row['paper ndcg@20'])}" if row["paper ndcg@20"] is not None else "—")
-        lines.append(f"| {row['backbone']} | {row['variant']} | {row['trials']} | {_fmt(row['best valid ndcg@20'])} "
-                     f"| {_fmt(row['test recall@20'])} | {_fmt(row['test ndcg@20'])} | {paper} | {delta} "
-                     f"| {row['selected in']} | `{row['selected settings']}` |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    write_table(table, out / "results.csv", out / "results.md",
+                "Tuned on validation: the best trial of each variant over " + ", ".join(f.name for f in folders),
+                intro=["Selection on validation NDCG@20 only; the test figures are the selected trial's, computed "
+                       "once. Paper: CW paper Table II (every CW reading against CW's row)."],
+                shown=list(SHOWN), header=list(SHOWN.values()), cell=_fmt, page_rows=[shown_row(r) for r in table])
     print(f"[tune_combine] wrote {out / 'results.md'}, {out / 'results.csv'}", flush=True)
 
 

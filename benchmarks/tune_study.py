@@ -30,7 +30,6 @@ may share one ``--out`` with different ``--variants`` (every study has its own s
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -41,8 +40,13 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # this checkout's recbole_losses, as the tuner processes it starts
+
+from recbole_losses.commands import command_line  # noqa: E402
+from recbole_losses.tables import write_table  # noqa: E402
 
 # Variant keys that are tuner options, not config overrides.
 TOOL_KEYS = ("loss", "params", "pruner", "warmup_epochs")
@@ -72,23 +76,15 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("@", "at"))
 
 
-def space_size(params_file: str | None, loss: str, out: str) -> tuple[list[str], str]:
-    """The searched keys and the number of grid points (``inf`` with a continuous range); a relative
-    ``params_file`` is read from ``out``, where the tuner runs."""
+def searched_space(params_file: str | None, loss: str, out: str) -> tuple[list[str], str]:
+    """The searched keys and the number of grid points (``continuous`` with a continuous range); a
+    relative ``params_file`` is read from ``out``, where the tuner runs."""
+    from recbole_losses.tuning.grid import space_size
     from recbole_losses.tuning.space import default_params_file, read_params_file
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     params = read_params_file(Path(out) / params_file if params_file else default_params_file(loss))
-    size = 1
-    for param in params.values():
-        dist = param.distribution
-        if isinstance(dist, CategoricalDistribution):
-            size *= len(dist.choices)
-        elif isinstance(dist, IntDistribution) or (isinstance(dist, FloatDistribution) and dist.step):
-            size *= int(round((dist.high - dist.low) / dist.step)) + 1
-        else:
-            return list(params), "continuous"
-    return list(params), str(size)
+    size = space_size(params)
+    return list(params), "continuous" if size is None else str(size)
 
 
 def study_args(args, name: str, variant: dict[str, str]) -> tuple[list[str], Path]:
@@ -129,7 +125,7 @@ def study_args(args, name: str, variant: dict[str, str]) -> tuple[list[str], Pat
 def format_command(args, cmd: list[str]) -> str:
     """The command as reported: ``--data_path=DATA`` stands for the machine's data folder."""
     shown = ["--data_path=DATA" if c.startswith("--data_path=") else c for c in cmd]
-    return f"cd {shlex.quote(args.out)} && python -m recbole_losses.tune " + " ".join(shlex.quote(c) for c in shown)
+    return f"cd {shlex.quote(args.out)} && " + command_line("python -m recbole_losses.tune", options=shown)
 
 
 def run_variant(args, name: str, variant: dict[str, str]) -> tuple[str, float]:
@@ -165,7 +161,7 @@ def collect(args, variants) -> list[dict]:
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         test = (summary.get("test") or {}).get("metrics", {})
         trials = summary.get("trials", {})
-        keys, size = space_size(variant.get("params"), variant["loss"], args.out)
+        keys, size = searched_space(variant.get("params"), variant["loss"], args.out)
         rows.append({
             "variant": name,
             "model": args.model,
@@ -198,40 +194,30 @@ def _fmt(value) -> str:
 
 def write_report(args, rows: list[dict], elapsed: dict[str, float]) -> None:
     out = Path(args.out)
-    with open(out / "results.csv", "w", newline="") as fp:
-        writer = csv.DictWriter(fp, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     shown = ["variant", "pruner", "complete", "pruned", "failed", "best valid ndcg@20", "test recall@20", "test ndcg@20",
              "settings", "grid size", "trial wall s (sum)"]
-    lines = [f"# Tuned on validation: {args.dataset} {args.model}, {args.n_trials} trials per variant", "",
-             "Selection on validation NDCG@20 only; the test figures are the selected trial's, computed once.", "",
-             "| " + " | ".join(shown) + " |", "|" + " --- |" * len(shown)]
-    for row in rows:
-        lines.append("| " + " | ".join(_fmt(row[c]).replace("|", "\\|") for c in shown) + " |")
+    notes = []
     sizes = {row["grid size"] for row in rows}
     if len(sizes) > 1:
         listing = ", ".join(f"{row['variant']} {row['grid size']}" for row in rows)
-        lines += ["", f"Note: the variants' search spaces differ in size (grid points: {listing})."]
-    lines += ["", "Commands (rerun one to resume or extend its study):", ""]
+        notes += [f"Note: the variants' search spaces differ in size (grid points: {listing}).", ""]
+    notes += ["Commands (rerun one to resume or extend its study):", ""]
     for row in rows:
         took = elapsed.get(row["variant"])
-        lines.append(f"- {row['variant']}" + (f" (this run: {took:.0f} s)" if took is not None else "") +
+        notes.append(f"- {row['variant']}" + (f" (this run: {took:.0f} s)" if took is not None else "") +
                      f": `{row['command']}`")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    write_table(rows, out / "results.csv", out / "results.md",
+                f"Tuned on validation: {args.dataset} {args.model}, {args.n_trials} trials per variant",
+                shown=shown, intro=["Selection on validation NDCG@20 only; the test figures are the selected "
+                                    "trial's, computed once."], notes=notes, cell=_fmt)
     print(f"[tune_study] wrote {out / 'results.md'}, {out / 'results.csv'}", flush=True)
     write_chart(out / "results.png", rows, f"{args.dataset} {args.model}")
 
 
 def write_chart(path: Path, rows: list[dict], title: str) -> None:
-    try:
-        import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[tune_study] matplotlib not installed: no chart", flush=True)
-        return
     names = [row["variant"] for row in rows]
     series = [("best valid ndcg@20", "valid NDCG@20 (selected)"), ("test ndcg@20", "test NDCG@20"),
               ("test recall@20", "test Recall@20")]

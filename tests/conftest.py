@@ -1,3 +1,4 @@
+import itertools
 import os
 import sys
 
@@ -110,3 +111,29 @@ def interrupt_at_epoch(monkeypatch):
         monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
 
     return set_epoch
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server for the session (tests/postgres.py), stopped and removed at
+    the end; skipped only where the server's binaries are not installed."""
+    from postgres import PostgresServer, server_binaries
+
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in "
+                    "/usr/lib/postgresql/*/bin")
+    server = PostgresServer(binaries)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The SQLAlchemy URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database(f"test_{next(_DATABASES)}")

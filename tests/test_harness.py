@@ -1,17 +1,12 @@
 """benchmarks/compare.py: cells, resume, CSV and Markdown (with the paper's numbers), plots."""
 
 import csv
-import importlib.util
 import json
 import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("compare", ROOT / "benchmarks" / "compare.py")
-compare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(compare)
+from benchmarks import compare
 
 
 class FakeRunner:
@@ -160,7 +155,6 @@ def test_sweeps(tmp_path, study, param, n, preset_value):
 
 
 def test_plots(tmp_path):
-    pytest.importorskip("matplotlib")
     compare.main(grid(tmp_path), runner=FakeRunner())
     compare.main(["--study=beta", "--dataset=health", f"--out={tmp_path / 'beta'}", "--no-plots"], runner=FakeRunner())
     written = compare.plot(rows(tmp_path), "grid", "health", tmp_path)

@@ -1,0 +1,63 @@
+r"""Result tables as files: every column in a CSV file, the columns a reader wants in a Markdown
+page beside it (a title, lines before and after the table). The tuner's ``trials.csv`` /
+``trials.md`` and the benchmarks' ``results.csv`` / ``results.md`` are written here."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+
+def format_cell(value) -> str:
+    """A table cell: a float to 6 significant digits, None empty, anything else as text."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def columns_of(rows: Iterable[dict]) -> list[str]:
+    """Every key of the rows, in the order they first appear."""
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None,
+                   cell: Callable[[object], str] = format_cell, header: Sequence[str] | None = None) -> list[str]:
+    """The lines of a Markdown table of ``columns`` (default every key) of ``rows``, headed by
+    ``header`` (default the column names); a cell's ``|`` and line breaks are escaped so that they
+    cannot break the table."""
+    columns = list(columns) if columns is not None else columns_of(rows)
+    header = list(header) if header is not None else columns
+    if len(header) != len(columns):
+        raise ValueError(f"{len(header)} header names for {len(columns)} columns")
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(columns)]
+    for row in rows:
+        texts = (cell(row.get(column)).replace("|", "\\|").replace("\n", " ") for column in columns)
+        lines.append("| " + " | ".join(texts) + " |")
+    return lines
+
+
+def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
+    """``rows`` as a CSV file with a header (default columns: every key); a missing key is empty."""
+    with open(path, "w", newline="", encoding="utf-8") as fp:
+        writer = csv.DictWriter(fp, fieldnames=list(columns) if columns is not None else columns_of(rows))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_table(rows: Sequence[dict], csv_path: Path, md_path: Path, title: str, *,
+                shown: Sequence[str] | None = None, header: Sequence[str] | None = None,
+                intro: Iterable[str] = (), notes: Iterable[str] = (), cell: Callable[[object], str] = format_cell,
+                page_rows: Sequence[dict] | None = None) -> None:
+    """Every column of ``rows`` into ``csv_path``; into ``md_path`` a page ``# title``, the
+    ``intro`` lines, the table of the ``shown`` columns (default every one; ``header``: the names
+    shown for them) and the ``notes`` lines. ``page_rows``: the rows as the page shows them
+    (e.g. two figures joined in one column), default ``rows``."""
+    write_csv(csv_path, rows)
+    intro, notes = list(intro), list(notes)
+    table = markdown_table(rows if page_rows is None else page_rows, shown, cell, header)
+    lines = [f"# {title}", "", *intro, *([""] if intro else []), *table, *([""] if notes else []), *notes]
+    Path(md_path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+__all__ = ["columns_of", "format_cell", "markdown_table", "write_csv", "write_table"]
