@@ -49,6 +49,9 @@ from recbole_losses.tables import markdown_table  # noqa: E402
 
 PROGRAM = "python run_recbole_losses.py"  # the command recorded with each cell (a checkout's script)
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
+# Recorded where the dataset's metrics include them (talos-beauty: Precision@20); a column of its
+# own at the end, so results files written before it keep their header as a prefix.
+OPTIONAL_METRICS = ["precision@20"]
 SWEEPS = {  # study -> (CW key, values); the CW paper's Fig. 4-6 on LightGCN
     "tau_plus": ("cw_tau_plus", ["0.0", "0.02", "0.05", "0.08", "0.1", "0.12", "0.15", "pop"]),
     "pos_num": ("pos_num", ["1", "2", "4", "6", "8"]),
@@ -58,7 +61,7 @@ SWEEPS = {  # study -> (CW key, values); the CW paper's Fig. 4-6 on LightGCN
 SWEEP_LOSSES = {"noise": ["SL", "PSL", "BSL", "CCL", "DrRL", "CW"]}  # default --losses of a sweep (else CW)
 STUDIES = ["grid", "ablation", *SWEEPS]
 FIELDS = ["cell_id", "study", "dataset", "model", "loss", "label", "param", "value", "preset", "overrides",
-          *METRICS, "best_valid_ndcg@20", "seconds", "command"]
+          *METRICS, "best_valid_ndcg@20", "seconds", "command", *OPTIONAL_METRICS]
 
 ABLATION = [("L_SL", "SL", {}), ("L_PSL", "PSL", {}), ("L_C", "CW", {"cw_beta": "0.0"}),
             ("L_W", "CW", {"cw_tau_plus": "0.0"}), ("L_CW", "CW", {})]
@@ -165,6 +168,17 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def append_row(path: Path, row: dict) -> None:
+    """Append ``row``; a file written with fewer columns (before OPTIONAL_METRICS) is first rewritten
+    with all of them, its rows unchanged."""
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+        if header != FIELDS:
+            old = read_rows(path)
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+                writer.writeheader()
+                writer.writerows(old)
     new = not path.is_file()
     with open(path, "a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
@@ -189,7 +203,7 @@ def run_cell(cell, dataset, preset, overrides, data_path: str) -> dict:
     result = run(cell["model"], cell["loss"], dataset, config_dict=config)
     test = {k: float(v) for k, v in result["test_result"].items()}
     valid = {k: float(v) for k, v in result["best_valid_result"].items()}
-    return {**{m: test.get(m, "") for m in METRICS}, "best_valid_ndcg@20": valid.get("ndcg@20", ""),
+    return {**{m: test.get(m, "") for m in (*METRICS, *OPTIONAL_METRICS)}, "best_valid_ndcg@20": valid.get("ndcg@20", ""),
             "seconds": round(time.time() - start, 1)}
 
 
@@ -218,25 +232,42 @@ def relative(ours, paper) -> str:
     return f"{(ours - paper) / paper * 100:+.1f}%"
 
 
+def metric(row: dict, name: str) -> float | None:
+    """A recorded metric as a float; None where the cell's dataset did not compute it."""
+    value = row.get(name)
+    return None if value in (None, "") else float(value)
+
+
+def shown(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _plotted(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def markdown(rows: list[dict], study: str, dataset: str) -> str:
     """A table of our test metrics beside the paper's, with the relative difference and commands."""
     paper = paper_numbers()
     lines = [f"# {study} on {dataset}", "",
-             "Test metrics of the best-validation checkpoint (NDCG@20 on the validation split selects it). "
+             "Test metrics of the best-validation checkpoint (the dataset's valid_metric on the validation split "
+             "selects it: NDCG@20, Precision@20 on talos-beauty). "
              "Paper: CW paper Table II (Table III for the ablation); stock RecBole BPR / LightGCN are set "
              "beside the paper's BPR row of that backbone. Δ = (ours − paper) / paper.", ""]
-    shown = []
+    extra = [m for m in OPTIONAL_METRICS if any(metric(r, m) is not None for r in rows)]
+    table = []
     for r in rows:
         ref = paper_ref(r, study, dataset, paper)
         cols = [r["model"], r["label"] if study == "ablation" else (r["loss"] or "stock"), r["param"] or "", r["value"]]
         for m in ("recall@20", "ndcg@20"):
-            ours = float(r[m])
-            cols += [f"{ours:.4f}", f"{ref[m]:.4f}" if m in ref else "—", relative(ours, ref[m]) if m in ref else "—"]
-        cols += [f"{float(r['recall@10']):.4f}", f"{float(r['ndcg@10']):.4f}", r["preset"], r["seconds"]]
-        shown.append(dict(enumerate(cols)))
+            ours = metric(r, m)
+            known = ours is not None and m in ref
+            cols += [shown(ours), f"{ref[m]:.4f}" if m in ref else "—", relative(ours, ref[m]) if known else "—"]
+        cols += [shown(metric(r, m)) for m in ("recall@10", "ndcg@10", *extra)] + [r["preset"], r["seconds"]]
+        table.append(dict(enumerate(cols)))
     header = ["model", "loss", "param", "value", "Recall@20", "paper", "Δ", "NDCG@20", "paper", "Δ", "Recall@10",
-              "NDCG@10", "preset", "s"]
-    lines += markdown_table(shown, range(len(header)), str, header)
+              "NDCG@10", *(m.replace("precision", "Precision") for m in extra), "preset", "s"]
+    lines += markdown_table(table, range(len(header)), str, header)
     lines += ["", "Commands:", ""]
     lines += [f"- `{r['command']}`" for r in rows]
     return "\n".join(lines) + "\n"
@@ -258,7 +289,7 @@ def plot(rows: list[dict], study: str, dataset: str, out: Path) -> list[Path]:
             fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.1 * len(rs) + 2), 4))
             for ax, m in zip(axes, ("recall@20", "ndcg@20")):
                 labels = [r["label"] for r in rs]
-                ours = [float(r[m]) for r in rs]
+                ours = [_plotted(metric(r, m)) for r in rs]
                 refs = [paper_ref(r, study, dataset, paper).get(m, float("nan")) for r in rs]
                 x = range(len(rs))
                 ax.bar([i - 0.2 for i in x], ours, 0.4, label="ours")
@@ -277,7 +308,7 @@ def plot(rows: list[dict], study: str, dataset: str, out: Path) -> list[Path]:
         for ax, m in zip(axes, ("recall@20", "ndcg@20")):
             for loss in dict.fromkeys(r["label"] for r in rows):
                 rs = sorted((r for r in rows if r["label"] == loss), key=lambda r: _sweep_order(r["value"]))
-                ax.plot([values.index(r["value"]) for r in rs], [float(r[m]) for r in rs], marker="o", label=loss)
+                ax.plot([values.index(r["value"]) for r in rs], [_plotted(metric(r, m)) for r in rs], marker="o", label=loss)
             ax.set_xticks(range(len(values)), values)
             ax.set_xlabel(rows[0]["param"])
             ax.set_title(f"{dataset} {rows[0]['model']}: {m}")
@@ -387,7 +418,7 @@ def main(argv=None, runner=run_cell) -> int:
             append_row(csv_path, row)
             elapsed = time.time() - started
             eta = elapsed / k * (len(todo) - k)
-            print(f"    NDCG@20 {float(row['ndcg@20']):.4f}  Recall@20 {float(row['recall@20']):.4f}  "
+            print(f"    NDCG@20 {shown(metric(row, 'ndcg@20'))}  Recall@20 {shown(metric(row, 'recall@20'))}  "
                   f"({row['seconds']} s; elapsed {elapsed / 60:.1f} min, ~{eta / 60:.1f} min left)", flush=True)
             write_reports(csv_path, md_path, planned, args, plots=False)
     finally:

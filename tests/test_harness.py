@@ -239,3 +239,31 @@ def test_a_cell_stopped_in_an_epoch_continues_there_and_ends_like_an_uninterrupt
     for metric in (*compare.METRICS, "best_valid_ndcg@20"):
         assert resumed[metric] == full[metric], metric
     assert "resume_checkpoint=last: resuming" in "".join(p.read_text() for p in (tmp_path / "stopped" / "log").rglob("*.log"))
+
+
+def test_a_dataset_with_other_metrics_is_tabled_with_dashes_and_its_precision(tmp_path):
+    """talos-beauty computes Precision@20, Recall@20 and NDCG@20 only: the cells' missing @10
+    metrics are dashes (not a crash after the first cell), Precision@20 gets its column."""
+    def runner(cell, dataset, preset, overrides, data_path):
+        return {"recall@10": "", "ndcg@10": "", "recall@20": 0.14, "ndcg@20": 0.08, "precision@20": 0.0168,
+                "best_valid_ndcg@20": 0.07, "seconds": 1.0}
+
+    out = tmp_path / "beauty"
+    assert compare.main(["--study=grid", "--dataset=talos-beauty", "--models=MF", "--losses=SL,PSL", "--stock=",
+                         f"--out={out}", "--no-plots", "--preset="], runner=runner) == 0
+    assert [r["precision@20"] for r in rows(out)] == ["0.0168", "0.0168"]
+    table = (out / "results.md").read_text(encoding="utf-8")
+    assert "| Precision@20 |" in table and "| 0.0168 |" in table and "| — | — |" in table
+
+
+def test_a_results_file_of_the_old_columns_gains_the_new_ones(tmp_path):
+    path = tmp_path / "results.csv"
+    old_fields = [f for f in compare.FIELDS if f not in compare.OPTIONAL_METRICS]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=old_fields)
+        writer.writeheader()
+        writer.writerow({k: "1" for k in old_fields})
+    compare.append_row(path, {**{k: "2" for k in old_fields}, "precision@20": "0.5"})
+    got = rows(tmp_path)
+    assert list(got[0]) == compare.FIELDS
+    assert [r["precision@20"] for r in got] == ["", "0.5"] and [r["cell_id"] for r in got] == ["1", "2"]
