@@ -43,7 +43,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # python benchmarks/compare.py: the repository root, for benchmarks.*
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.paper import paper_loss_order, paper_numbers  # noqa: E402
+from benchmarks.paper import paper_loss_order, paper_numbers, paper_rows  # noqa: E402
 from recbole_losses.commands import command_line as render_command  # noqa: E402
 from recbole_losses.tables import markdown_table  # noqa: E402
 
@@ -228,6 +228,11 @@ def paper_ref(row: dict, study: str, dataset: str, paper: dict) -> dict:
     return paper.get((dataset, row["model"], row["label"] if study == "ablation" else row["loss"]), {})
 
 
+def paper_sources(dataset: str) -> list[str]:
+    """The published tables that hold numbers for ``dataset``."""
+    return list(dict.fromkeys(row["source"] for row in paper_rows() if row["dataset"] == dataset))
+
+
 def relative(ours, paper) -> str:
     return f"{(ours - paper) / paper * 100:+.1f}%"
 
@@ -252,8 +257,8 @@ def markdown(rows: list[dict], study: str, dataset: str) -> str:
     lines = [f"# {study} on {dataset}", "",
              "Test metrics of the best-validation checkpoint (the dataset's valid_metric on the validation split "
              "selects it: NDCG@20, Precision@20 on talos-beauty). "
-             "Paper: CW paper Table II (Table III for the ablation); stock RecBole BPR / LightGCN are set "
-             "beside the paper's BPR row of that backbone. Δ = (ours − paper) / paper.", ""]
+             f"Paper: {', '.join(paper_sources(dataset)) or 'none for this dataset'}; stock RecBole BPR / LightGCN "
+             "are set beside the paper's BPR row of that backbone. Δ = (ours − paper) / paper.", ""]
     extra = [m for m in OPTIONAL_METRICS if any(metric(r, m) is not None for r in rows)]
     table = []
     for r in rows:
@@ -263,10 +268,15 @@ def markdown(rows: list[dict], study: str, dataset: str) -> str:
             ours = metric(r, m)
             known = ours is not None and m in ref
             cols += [shown(ours), f"{ref[m]:.4f}" if m in ref else "—", relative(ours, ref[m]) if known else "—"]
-        cols += [shown(metric(r, m)) for m in ("recall@10", "ndcg@10", *extra)] + [r["preset"], r["seconds"]]
+        cols += [shown(metric(r, m)) for m in ("recall@10", "ndcg@10")]
+        for m in extra:
+            ours = metric(r, m)
+            known = ours is not None and m in ref
+            cols += [shown(ours), f"{ref[m]:.4f}" if m in ref else "—", relative(ours, ref[m]) if known else "—"]
+        cols += [r["preset"], r["seconds"]]
         table.append(dict(enumerate(cols)))
     header = ["model", "loss", "param", "value", "Recall@20", "paper", "Δ", "NDCG@20", "paper", "Δ", "Recall@10",
-              "NDCG@10", *(m.replace("precision", "Precision") for m in extra), "preset", "s"]
+              "NDCG@10", *(h for m in extra for h in (m.replace("precision", "Precision"), "paper", "Δ")), "preset", "s"]
     lines += markdown_table(table, range(len(header)), str, header)
     lines += ["", "Commands:", ""]
     lines += [f"- `{r['command']}`" for r in rows]

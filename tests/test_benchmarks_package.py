@@ -62,11 +62,22 @@ def test_the_data_file_holds_every_number_the_code_held():
     for dataset, values in TABLE_III.items():
         for label, value in zip(["L_SL", "L_PSL", "L_C", "L_W", "L_CW"], values):
             expected[(dataset, "LightGCN", label)] = {"ndcg@20": value}
-    assert paper.paper_numbers() == expected
+    cw_paper = {key: value for key, value in paper.paper_numbers().items() if key[0] != "talos-beauty"}
+    assert cw_paper == expected
     assert compare.paper_numbers is paper.paper_numbers and tune_combine.paper_numbers is paper.paper_numbers
     assert [label for label, _, _ in compare.ABLATION] == ["L_SL", "L_PSL", "L_C", "L_W", "L_CW"]
     assert paper.paper_loss_order() == ["BPR", "LLPAUC", "SL", "AdvInfoNCE", "BSL", "PSL", "SL@K", "CW"]
-    assert {row["source"] for row in paper.paper_rows()} == {"CW paper Table II", "CW paper Table III"}
+    assert {row["source"] for row in paper.paper_rows()} == {"CW paper Table II", "CW paper Table III",
+                                                              "Talos paper Table 3.1", "Talos paper Table D.2"}
+
+
+def test_the_talos_rows_are_its_tables():
+    # Talos paper Table 3.1, Beauty columns (P@20, R@20); Table D.2, Beauty NDCG@20 (MF only).
+    numbers = paper.paper_numbers()
+    assert numbers[("talos-beauty", "MF", "Talos")] == {"precision@20": 0.0179, "recall@20": 0.1499, "ndcg@20": 0.0851}
+    assert numbers[("talos-beauty", "LightGCN", "LLPAUC")] == {"precision@20": 0.0170, "recall@20": 0.1423}
+    assert numbers[("talos-beauty", "MF", "BPR")] == {"precision@20": 0.0146, "recall@20": 0.1267, "ndcg@20": 0.0698}
+    assert sum(key[0] == "talos-beauty" for key in numbers) == 14
 
 
 GOOD = "CW paper Table II,health,MF,CW,ndcg@20,0.1481"

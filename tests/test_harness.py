@@ -253,7 +253,8 @@ def test_a_dataset_with_other_metrics_is_tabled_with_dashes_and_its_precision(tm
                          f"--out={out}", "--no-plots", "--preset="], runner=runner) == 0
     assert [r["precision@20"] for r in rows(out)] == ["0.0168", "0.0168"]
     table = (out / "results.md").read_text(encoding="utf-8")
-    assert "| Precision@20 |" in table and "| 0.0168 |" in table and "| — | — |" in table
+    assert "| Precision@20 | paper | Δ |" in table and "| 0.0168 | 0.0172 | -2.3% |" in table and "| — | — |" in table
+    assert "Paper: Talos paper Table 3.1, Talos paper Table D.2;" in table
 
 
 def test_a_results_file_of_the_old_columns_gains_the_new_ones(tmp_path):
