@@ -130,7 +130,7 @@ def best_settings(study, best) -> dict:
     metrics) and the trial's searched values: the YAML ``recbole-losses --config_files`` runs."""
     identity = study.user_attrs.get("identity", {})
     names = {key: identity.get(key) for key in ("model", "loss", "dataset") if identity.get(key) is not None}
-    return {**names, **identity.get("fixed", {}), **identity.get("protocol", {}),
+    return {**names, **identity.get("protocol", {}), **identity.get("fixed", {}),
             **best.user_attrs.get("config", best.params)}
 
 

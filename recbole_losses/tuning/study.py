@@ -121,13 +121,14 @@ def load_space(settings: TuneSettings):
 
 def create_study(settings: TuneSettings, config, params: dict[str, Param]) -> optuna.Study:
     """The study in its storage (made on the first run), checked against this run's identity."""
+    direction = "maximize" if config["valid_metric_bigger"] else "minimize"
+    sampler, pruner = make_sampler(settings, params), make_pruner(settings, config)
     storage = open_storage(settings.storage, settings.heartbeat_interval, settings.heartbeat_grace,
                            replace_stale_trial)
-    direction = "maximize" if config["valid_metric_bigger"] else "minimize"
     try:
         study = optuna.create_study(
             study_name=settings.study_name, storage=storage, load_if_exists=True, direction=direction,
-            sampler=make_sampler(settings, params), pruner=make_pruner(settings, config),
+            sampler=sampler, pruner=pruner,
         )
     except ValueError as err:
         raise ValueError(f"study {settings.study_name} in {settings.storage}: {err}") from None
