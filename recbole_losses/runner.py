@@ -135,10 +135,10 @@ class Run:
         """Join the process group of a multi-process rank, seed, load the data (``data``: a RecBole
         dataset already built for the same dataset, reused), build loaders, model and trainer; once.
         RecBole's known warnings about its own code are not shown."""
-        if self.trainer is not None:
-            return self
         if self.closed:
             raise RuntimeError("this Run is closed; make a new one")
+        if self.trainer is not None:
+            return self
         with known_warnings_filtered():
             self._build(data)
         return self
