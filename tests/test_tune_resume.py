@@ -135,7 +135,7 @@ def test_ctrl_c_is_one_line_and_exit_status_130(workdir):
     worker = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.time()
     # the trial is training once its checkpoint folder holds a resume point (written each epoch)
-    while not list(workdir.glob("tuning/*/checkpoints/*/trial-0/*.resume.pt")) and time.time() - started < 600:
+    while not list(workdir.glob("tuning/*/checkpoints/**/*.resume.pt")) and time.time() - started < 600:
         assert worker.poll() is None, worker.communicate()
         time.sleep(0.5)
     worker.send_signal(signal.SIGINT)
