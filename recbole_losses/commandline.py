@@ -4,6 +4,7 @@ one-line errors with exit status 2) and checked argument types (:func:`checked`)
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def version_text(prog: str) -> str:
@@ -13,9 +14,10 @@ def version_text(prog: str) -> str:
     import recbole
     import torch
 
-    from . import __version__
-
-    return f"{prog} {__version__} (RecBole {recbole.__version__}, torch {torch.__version__}, Python {platform.python_version()})"
+    # The package (recbole_losses/__init__.py, where the version is stated once) is imported before
+    # any of its modules, so it is read from there without an import.
+    version = sys.modules[__package__].__version__
+    return f"{prog} {version} (RecBole {recbole.__version__}, torch {torch.__version__}, Python {platform.python_version()})"
 
 
 class _Version(argparse.Action):
