@@ -224,11 +224,12 @@ class Run:
                 **resolved_names(self.config),
             }
 
-    def close(self) -> None:
+    def close(self, wait_for_ranks: bool = True) -> None:
         """Release everything the run opened: RecBole's TensorBoard writer (one file and one
-        thread per trainer, never closed by RecBole), the run's log handlers and files, the
-        process group it joined, and its loaders (their worker processes end with them). The
-        model, data and results stay readable. Idempotent."""
+        thread per trainer, never closed by RecBole), the run's log handlers and files, and the
+        process group it joined (after a barrier, so no rank tears it down while another still
+        talks to it; ``wait_for_ranks=False`` skips the barrier, as after an error). The model,
+        data and results stay readable. Idempotent."""
         if self.closed:
             return
         self.closed = True
@@ -242,14 +243,16 @@ class Run:
             import torch.distributed as dist
 
             if dist.is_initialized():
+                if wait_for_ranks:
+                    distributed.barrier()
                 dist.destroy_process_group()
             self._joined_group = False
 
     def __enter__(self) -> "Run":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(wait_for_ranks=exc_type is None)
 
 
 def _run_rank(spec: dict, rank_settings: dict):
