@@ -25,8 +25,10 @@ def compare(model: str, losses: list[str], dataset: str, settings: dict) -> dict
     """loss -> {"valid": best validation metrics, "test": test metrics at that epoch}."""
     rows = {}
     for loss in losses:
-        result = recbole_losses.run(model=model, loss=loss, dataset=dataset, config_dict=settings)
-        rows[result["loss"]] = {"valid": dict(result["best_valid_result"]), "test": dict(result["test_result"])}
+        # One Run per loss: its Config built once, its files and writers closed when the block ends.
+        with recbole_losses.Run(model, loss, dataset, config_dict=settings) as run:
+            _, valid = run.fit()
+            rows[run.config["loss"]] = {"valid": valid, "test": run.test()}
     return rows
 
 

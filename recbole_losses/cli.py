@@ -17,61 +17,10 @@ import sys
 
 import yaml
 
+from .commandline import CommandParser, checked, version_text  # noqa: F401  (the examples import them from here)
 from .output import KNOWN_WARNINGS, known_warnings_filtered  # noqa: F401  (also importable from here)
 
 DEFAULTS = {"model": "MF", "loss": None, "dataset": "ml-100k"}
-
-def version_text(prog: str) -> str:
-    """``<prog> 0.1.0 (RecBole 1.2.1, torch 2.x, Python 3.11.x)``: what ``--version`` prints."""
-    import platform
-
-    import recbole
-    import torch
-
-    from . import __version__
-
-    return f"{prog} {__version__} (RecBole {recbole.__version__}, torch {torch.__version__}, Python {platform.python_version()})"
-
-
-class _Version(argparse.Action):
-    """``--version``: :func:`version_text` on one line (argparse's own action wraps it)."""
-
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
-        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(version_text(parser.prog))
-        parser.exit(0)
-
-
-class CommandParser(argparse.ArgumentParser):
-    """The argument parser of every command and example: ``--version``, and a mistake in the
-    arguments is one line on stderr (``<prog>: error: ... (see <prog> --help)``) with exit status 2."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.add_argument("--version", action=_Version,
-                          help="print the versions of recbole-losses, RecBole, torch and Python, and exit")
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def checked(rule, parse=int):
-    """An argparse ``type``: ``parse`` the text (int, float), then check it with ``rule`` (a
-    :class:`recbole_losses.losses._checks.Rule`); the error names the rule."""
-
-    def convert(text):
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {rule.text()}, got {text!r}") from None
-        if not rule.accepts(value):
-            raise argparse.ArgumentTypeError(rule.problem(value, as_given=True))
-        return value
-
-    return convert
-
 
 def registry_help() -> dict[str, str]:
     """The choices shown by ``--help``, read from the registries (losses, models, datasets)."""
@@ -161,14 +110,14 @@ def summary_lines(result: dict) -> list[str]:
 
 def main(argv=None, prog: str = "recbole-losses") -> int:
     """Train and test; prints the summary, returns the exit status (2 for a user's mistake)."""
-    from .quick_start import run
+    from .runner import Run
 
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv, prog)
     files = args.config_files.split() if args.config_files else None
     names = resolve_arguments(args, files)
     try:
         with known_warnings_filtered():
-            result = run(names["model"], names["loss"], names["dataset"], config_file_list=files, cmd_args=overrides)
+            result = Run(names["model"], names["loss"], names["dataset"], files, None, overrides).train_and_test()
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -188,9 +137,9 @@ def prepare_main(argv=None, prog: str = "recbole-losses-prepare") -> int:
 
 
 def tune_main(argv=None, prog: str = "recbole-losses-tune") -> int:
-    """``recbole-losses-tune``: :func:`recbole_losses.tune.main` (RecBole's known warnings, which
-    would repeat for every trial, filtered)."""
-    from .tune import main as tune
+    """``recbole-losses-tune``: :func:`recbole_losses.tuning.command.main` (RecBole's known
+    warnings, which would repeat for every trial, filtered)."""
+    from .tuning.command import main as tune
 
     with known_warnings_filtered():
         return tune(argv, prog=prog)

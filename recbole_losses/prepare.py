@@ -44,8 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .commandline import CommandParser, checked
 from .config_checks import check_folder
 from .data.datasets import BENCHMARKS, DEFAULT_DATA_PATH, canonical_dataset_name, manifest_path, source_hint
+from .losses._checks import number
 
 SPLIT_FILES = ("train.tsv", "test.tsv", "user_list.tsv", "item_list.tsv")
 RELEASED_VALID_FILES = ("train_data.txt", "valid_data.txt", "test.txt")
@@ -323,9 +325,6 @@ def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = D
 
 
 def main(argv=None, prog: str = "python -m recbole_losses.prepare") -> int:
-    from .cli import CommandParser, checked
-    from .losses._checks import number
-
     parser = CommandParser(
         prog=prog,
         description="Convert a published train/test split into RecBole benchmark files (train/valid/test).",

@@ -45,7 +45,6 @@ def test_module_entry_points_answer_help(module, tmp_path):
 
 
 def test_tune_subcommand_answers_help(tmp_path):
-    pytest.importorskip("recbole_losses.tune")
     done = run_module("recbole_losses", "tune", "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: ")
@@ -155,8 +154,8 @@ def test_module_subcommands_dispatch_to_their_entry_points(monkeypatch):
     from recbole_losses.__main__ import main as module_main
 
     seen = []
-    fake = types.ModuleType("recbole_losses.tune")
+    fake = types.ModuleType("recbole_losses.tuning.command")
     fake.main = lambda argv=None, prog=None: seen.append((argv, prog)) or 0  # main(argv, prog) -> int
-    monkeypatch.setitem(sys.modules, "recbole_losses.tune", fake)
+    monkeypatch.setitem(sys.modules, "recbole_losses.tuning.command", fake)
     assert module_main(["tune", "--study=x"]) == 0
     assert seen == [(["--study=x"], "python -m recbole_losses tune")]

@@ -212,7 +212,7 @@ def test_every_numeric_key_out_of_range_is_a_one_line_error_by_every_route(workd
     def no_data(*args, **kwargs):
         raise AssertionError(f"{key} = {value!r} ({route}) reached the data loading")
 
-    monkeypatch.setattr("recbole_losses.quick_start._build", no_data)
+    monkeypatch.setattr("recbole_losses.runner.Run.build", no_data)
     if route == "params file":
         base = recbole_losses.quick_start.run_config(model, loss, "ml-100k", None, {"state": "ERROR"})
         assume(key in base.final_config_dict or key in loss_rules())  # the tuner searches known keys only

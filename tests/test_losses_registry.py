@@ -33,6 +33,8 @@ def test_every_loss_module_registers_a_loss_and_has_its_tests(module):
     for cls in registered:
         assert getattr(losses, cls.__name__) is cls  # importable from recbole_losses.losses
         assert (properties_dir() / "loss" / f"{cls.name}.yaml").is_file(), f"no properties/loss/{cls.name}.yaml"
+        # the tuner's default search space of the loss (recbole-losses-tune --loss=<Name>)
+        assert (properties_dir() / "hyper" / f"{cls.name}.hyper").is_file(), f"no properties/hyper/{cls.name}.hyper"
 
 
 def test_every_registered_loss_comes_from_a_loss_module_and_is_under_contract():

@@ -1,4 +1,4 @@
-"""The tuner (recbole_losses.tune): RecBole params files, resuming, several workers on one study,
+"""The tuner (recbole_losses.tuning): RecBole params files, resuming, several workers on one study,
 pruning, failing trials, RecBole's HyperTuning contract, bad input, and best.yaml. Trials are tiny
 runs on ml-100k (MF with BPR, one or two epochs, validation after every epoch)."""
 
@@ -17,10 +17,12 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from recbole_losses.config import Config
-from recbole_losses.tune import main
 from recbole_losses.tuning import SpaceError, TuneSettings, objective_function, parse_params, run_study
+from recbole_losses.tuning.budget import counts_toward_budget
+from recbole_losses.tuning.command import main
+from recbole_losses.tuning.sampling import make_pruner
 from recbole_losses.tuning.space import default_params_file, hyper_dir, read_params_file
-from recbole_losses.tuning.study import check_space, counts_toward_budget, make_pruner
+from recbole_losses.tuning.study import check_space
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--epochs=2", "--eval_step=1", "--train_batch_size=8192"]
@@ -306,8 +308,7 @@ def test_best_yaml_runs_with_config_files(workdir, capsys):
         assert config[key] == value
     assert config["epochs"] == 2 and config["train_batch_size"] == 8192  # the study's fixed overrides
     text = best_yaml.read_text()
-    assert "stopping_step: null" in text and "data_path" not in text  # paths stay out
-    assert main.__module__ == "recbole_losses.tune"
+    assert "stopping_step: null" in text and "\ndata_path:" not in text  # paths stay out
     from recbole_losses.cli import main as run_main
 
     assert run_main(["--model=MF", "--loss=BPR", f"--config_files={best_yaml}", "--state=WARNING",

@@ -1,17 +1,31 @@
 r"""The tuner's outputs in ``output_dir``: ``trials.csv`` and ``trials.md`` (one row per trial:
 state, validation score, epochs trained, wall time, settings, why it was pruned or failed),
-``best.yaml`` (the selected settings, usable with ``--config_files``), ``summary.json``,
-``history.png`` (optimisation history) and ``importance.png`` (parameter importance)."""
+``best.yaml`` (everything the selected trial trained with: ``recbole-losses
+--config_files=best.yaml`` runs it again), ``summary.json``, ``history.png`` (optimisation
+history) and ``importance.png`` (parameter importance).
+
+The report only reads: the study (its trials and its stored identity, see
+:mod:`recbole_losses.tuning.identity`) and the settings of this invocation; it builds no
+configuration and trains nothing. Files are replaced whole (written beside, then renamed), so two
+workers finishing together never leave a half-written file."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
+import matplotlib
+import optuna
 import yaml
 from optuna.trial import TrialState
+
+from .budget import INTERRUPTED
+from .selection import selected_trial
 
 MIN_TRIALS_FOR_IMPORTANCE = 2
 
@@ -23,18 +37,16 @@ def _cell(value) -> str:
 
 
 def trial_rows(study, params) -> list[dict]:
-    """One dict per trial of the study (surplus trials of racing workers left out)."""
+    """One dict per trial of the study."""
     metric = study.user_attrs.get("valid_metric", "value")
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        if attrs.get("surplus"):
-            continue
         note = attrs.get("error", "")
         if trial.state == TrialState.PRUNED:
             note = f"pruned after epoch {trial.last_step}" if trial.last_step is not None else "pruned"
         elif trial.state == TrialState.FAIL and not note:
-            note = "interrupted (does not count; run again)"
+            note = INTERRUPTED
         values = attrs.get("config", dict(trial.params))
         row = {
             "trial": trial.number,
@@ -50,16 +62,31 @@ def trial_rows(study, params) -> list[dict]:
     return rows
 
 
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` into ``path`` whole: into a temporary file beside it, then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def write_table(rows: list[dict], csv_path: Path, md_path: Path, title: str) -> None:
     columns = list(dict.fromkeys(key for row in rows for key in row)) or ["trial"]
-    with open(csv_path, "w", newline="") as fp:
-        writer = csv.DictWriter(fp, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    replace_file(csv_path, buffer.getvalue())
     lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(c)).replace("|", "\\|").replace("\n", " ") for c in columns) + " |")
-    md_path.write_text("\n".join(lines) + "\n")
+    replace_file(md_path, "\n".join(lines) + "\n")
 
 
 def count_states(study) -> dict[str, int]:
@@ -94,50 +121,41 @@ def study_command(settings) -> str:
         args.append(f"--sampler={settings.sampler}")
     if settings.sampler_seed is not None:
         args.append(f"--sampler_seed={settings.sampler_seed}")
-    return " ".join(["python -m recbole_losses.tune", *args, *settings.overrides])
+    return " ".join(["recbole-losses-tune", *args, *settings.overrides])
 
 
-def best_settings(settings, best) -> dict:
-    """The selected trial's searched keys plus the study's fixed overrides (paths and verbosity
-    left out): the YAML to pass with ``--config_files``."""
-    from .study import PLUMBING_KEYS
-
-    from ..quick_start import run_config
-
-    overrides = run_config(settings.model, settings.loss, settings.dataset, None, None, settings.overrides)
-    fixed = {k: v for k, v in overrides.cmd_config_dict.items() if k not in PLUMBING_KEYS}
-    return {**fixed, **best.user_attrs.get("config", best.params)}
+def best_settings(study, best) -> dict:
+    """Everything the selected trial trained with, read from the study: model, loss and dataset,
+    the study's fixed settings (paths and verbosity left out), its protocol (epochs, evaluation,
+    metrics) and the trial's searched values: the YAML ``recbole-losses --config_files`` runs."""
+    identity = study.user_attrs.get("identity", {})
+    names = {key: identity.get(key) for key in ("model", "loss", "dataset") if identity.get(key) is not None}
+    return {**names, **identity.get("protocol", {}), **identity.get("fixed", {}),
+            **best.user_attrs.get("config", best.params)}
 
 
-def write_best_yaml(path: Path, settings, study, best, test) -> None:
+def write_best_yaml(path: Path, study, best, test) -> None:
     metric = study.user_attrs.get("valid_metric", "value")
-    values = best_settings(settings, best)
+    values = best_settings(study, best)
+    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     header = [
         f"# Best of tuner study {study.study_name}: trial {best.number}, selected on valid {metric} = "
-        f"{best.value:.6f} (validation only).",
-        f"# model {settings.model}, loss {settings.loss}, dataset {settings.dataset}; "
-        f"{len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))} complete trials.",
+        f"{best.value:.6f} (validation only), of {complete} complete trials; trained "
+        f"{best.user_attrs.get('epochs', '?')} epochs.",
     ]
     if test:
         metrics = ", ".join(f"{k} = {v:.6f}" for k, v in test["metrics"].items())
         header.append(f"# Test, computed once after selection ({test['source']}): {metrics}")
-    loss = f" --loss={settings.loss}" if settings.loss else ""
-    header.append(f"# Use: run_recbole_losses.py --model={settings.model}{loss} --dataset={settings.dataset} "
-                  f"--config_files={path.name}")
-    path.write_text("\n".join(header) + "\n" + yaml.safe_dump(values, sort_keys=False))
+    header.append(f"# Run it again: recbole-losses --config_files={path.name} (add --data_path=... where the "
+                  "data lives elsewhere)")
+    replace_file(path, "\n".join(header) + "\n" + yaml.safe_dump(values, sort_keys=False))
 
 
 def write_plots(study, out: Path, log=print) -> dict[str, Path]:
     """history.png and importance.png (matplotlib, Agg); a note instead when importance cannot be
     computed (fewer than two complete trials, or a single distinct setting)."""
-    try:
-        import matplotlib
-    except ImportError:
-        log(f"[tune {study.study_name}] matplotlib is not installed: no plots (pip install matplotlib)")
-        return {}
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import optuna
     from optuna.visualization import matplotlib as optuna_plots
 
     files = {}
@@ -163,7 +181,7 @@ def write_plots(study, out: Path, log=print) -> dict[str, Path]:
                 return files
             except (ValueError, RuntimeError, ZeroDivisionError) as err:
                 reason = f"parameter importance could not be computed: {err}"
-        note.write_text(reason + "\n")
+        replace_file(note, reason + "\n")
         files["importance_note"] = note
         log(f"[tune {study.study_name}] no importance plot: {reason}")
     return files
@@ -175,13 +193,12 @@ def write_outputs(settings, study, params, test, plots: bool = True, log=print) 
     rows = trial_rows(study, params)
     write_table(rows, out / "trials.csv", out / "trials.md", f"Tuner study {study.study_name}")
     files = {"trials_csv": out / "trials.csv", "trials_md": out / "trials.md"}
-    try:
-        best = study.best_trial
-    except ValueError:
-        best = None
+    best = selected_trial(study)
+    identity = study.user_attrs.get("identity", {})
     summary = {
         "study_name": study.study_name, "storage": settings.storage, "command": study_command(settings),
-        "model": settings.model, "loss": settings.loss, "dataset": settings.dataset,
+        "model": identity.get("model", settings.model), "loss": identity.get("loss", settings.loss),
+        "dataset": identity.get("dataset", settings.dataset),
         "valid_metric": study.user_attrs.get("valid_metric"), "n_trials": settings.n_trials,
         "pruner": type(study.pruner).__name__, "sampler": type(study.sampler).__name__,
         "trials": count_states(study),
@@ -190,17 +207,18 @@ def write_outputs(settings, study, params, test, plots: bool = True, log=print) 
         "best_valid_score": best.value if best else None,
         "best_valid_result": best.user_attrs.get("valid_result") if best else None,
         "best_params": best.user_attrs.get("config", best.params) if best else None,
-        "best_settings": best_settings(settings, best) if best else None,
+        "best_settings": best_settings(study, best) if best else None,
         "test": test,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    replace_file(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     files["summary"] = out / "summary.json"
     if best is not None and test is not None:
-        write_best_yaml(out / "best.yaml", settings, study, best, test)
+        write_best_yaml(out / "best.yaml", study, best, test)
         files["best_yaml"] = out / "best.yaml"
     if plots:
         files.update(write_plots(study, out, log))
     return files
 
 
-__all__ = ["count_states", "study_command", "trial_rows", "write_outputs", "write_plots"]
+__all__ = ["best_settings", "count_states", "replace_file", "study_command", "trial_rows", "write_outputs",
+           "write_plots"]
