@@ -112,11 +112,6 @@ def assert_budget_complete(workdir: Path, storage: str) -> None:
     assert summary["best_trial"] == study.best_trial.number == summary["test"]["trial"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the surviving worker does not replace the killed worker's trial in the same run: its search ends "
-    "once the trials finished or running (the dead one included) reach the budget, and it exits 0 "
-    "saying other workers are still running, without waiting for the dead trial to become stale; "
-    "BUDGET - 1 trials complete and no best.yaml"))
 def test_the_surviving_worker_replaces_a_killed_workers_trial(workdir, storage):
     survivor, output, _ = kill_one_worker_mid_trial(workdir, storage)
     assert survivor.returncode == 0, output

@@ -3,8 +3,8 @@ recbole_losses.tune``, the same arguments) with two test-only changes::
 
     python tests/tune_worker.py [--heartbeat=SECONDS,GRACE] [--hang_at_epoch=N,MARKER] <tuner arguments>
 
-``--heartbeat``: the storage's heartbeat interval and the grace after which a silent trial is
-stale (the tuner's are 60 s and 180 s; a test cannot wait that long). ``--hang_at_epoch``: this
+``--heartbeat=SECONDS,GRACE``: short for the tuner's ``--heartbeat_interval=SECONDS
+--heartbeat_grace=GRACE`` (60 s and 180 s by default; a test cannot wait that long). ``--hang_at_epoch``: this
 worker's trials write the file MARKER when they reach training epoch N (after the resume point of
 epoch N - 1 is written) and then hang there, mid-trial, until the process is killed."""
 
@@ -30,22 +30,12 @@ def hang_at_epoch(epoch: int, marker: Path) -> None:
     Trainer._train_epoch = hanging
 
 
-def set_heartbeat(interval: float, grace: float) -> None:
-    from recbole_losses.tuning import study
-
-    for name in ("HEARTBEAT_SECONDS", "GRACE_SECONDS"):
-        if not hasattr(study, name):
-            raise SystemExit(f"tune_worker: recbole_losses.tuning.study has no {name}: update the test's heartbeat "
-                             "setting to the tuner's")
-    study.HEARTBEAT_SECONDS, study.GRACE_SECONDS = interval, grace
-
-
 def main(argv: list[str]) -> int:
     rest = []
     for arg in argv:
         if arg.startswith("--heartbeat="):
             interval, grace = arg.split("=", 1)[1].split(",")
-            set_heartbeat(float(interval), float(grace))
+            rest += [f"--heartbeat_interval={interval}", f"--heartbeat_grace={grace}"]
         elif arg.startswith("--hang_at_epoch="):
             epoch, marker = arg.split("=", 1)[1].split(",", 1)
             hang_at_epoch(int(epoch), Path(marker))
