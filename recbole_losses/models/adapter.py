@@ -44,7 +44,7 @@ NOT_TRAINED = {
     "ADMMSLIM": "item-item weights fitted in closed form by ADMM",
     "NCEPLRec": "a closed-form projection of a truncated SVD",
     "Pop": "item popularity counts",
-    "Random": "random scores",
+    "Random": "random numbers",
 }
 
 NOT_ADAPTED = {

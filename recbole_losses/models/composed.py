@@ -140,7 +140,9 @@ class LossRecommender(GeneralRecommender):
 
     def full_sort_predict(self, interaction):
         if self.backbone.pair_scores is not None:
-            raise NotImplementedError  # RecBole's trainer then ranks every item through predict
+            # The model's own full ranking where it has one (DMF, FISM, NAIS); otherwise RecBole's
+            # NotImplementedError, and RecBole's trainer ranks every item through predict.
+            return self.net.full_sort_predict(interaction)
         if self.restore_user_e is None or self.restore_item_e is None:
             # Detached: with the dot score these are the embedding Parameters themselves, which as
             # module attributes would be registered as parameters and land in the state dict.
