@@ -59,7 +59,7 @@ def available_models() -> dict[str, list[str]]:
 def _choices() -> str:
     return (
         f"backbones usable with a loss: {', '.join(available_backbones())}; through the adapter: "
-        f"{', '.join(adaptable_models())}; RecBole general models (without a loss): {', '.join(_recbole_general_models())}"
+        f"{', '.join(adaptable_models())}; RecBole general models: {', '.join(_recbole_general_models())}"
     )
 
 
