@@ -60,8 +60,8 @@ def test_python_api_ignores_sys_argv(workdir, monkeypatch):
 @pytest.mark.parametrize(
     "model,config_dict,cmd,message",
     [
-        ("Foo", {}, [], r"unknown model 'Foo'; valid choices: backbones usable with a loss: LightGCN, MF, NGCF.*; RecBole general models: .*BPR"),
-        ("SimpleX", {"loss": "CW"}, [], r"model 'SimpleX' cannot be trained with a loss; valid choices: backbones usable with a loss: LightGCN, MF, NGCF"),
+        ("Foo", {}, [], r"unknown model 'Foo'; valid choices: backbones usable with a loss: LightGCN, LightGCN\+\+, MF, NGCF.*; RecBole general models: .*BPR"),
+        ("EASE", {"loss": "CW"}, [], r"EASE cannot be trained with a loss: it is not trained by gradient .*; run it without --loss"),
         ("MF", {"loss": "XW"}, [], r"unknown loss 'XW'; valid choices: .*BPR, .*CW"),
         ("MF", {"loss": "CW", "cw_tua": 0.1}, [], r"unknown config key 'cw_tua' for loss CW; valid CW keys: cw_tau, cw_beta, cw_tau_plus, cw_activation, cw_floor"),
         ("MF", {"loss": "CW"}, ["--psl_temp=0.1"], r"unknown config key 'psl_temp' for loss PSL; valid PSL keys: psl_tau, psl_activation"),

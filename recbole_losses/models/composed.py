@@ -6,9 +6,15 @@ config. In training it reads the sampled batch mode's fields — ``neg_item_id``
 followed (as separately logged terms) by ``reg_weight`` · EmbLoss on the ego embeddings of the
 batch users and positives when ``reg_weight`` > 0, and by any extra terms the backbone adds.
 ``predict`` and ``full_sort_predict`` rank by the same score function the loss trained.
+
+A backbone with its own pair scorer (``Backbone.pair_scores``: NeuMF, ConvNCF, ...) scores the
+[B, K] candidates with it, flattened to B·K pairs in one call; its scores are used as they come
+(score ``dot``), and full-sort evaluation goes through RecBole's per-pair ``predict``.
 """
 
 from __future__ import annotations
+
+import logging
 
 import recbole.model.loss as recbole_loss_modules
 import torch
@@ -18,7 +24,7 @@ from recbole.utils import InputType
 
 from ..losses import get_loss_class
 from ..losses._checks import SettingError
-from ..data.dataloader import SAMPLED_POS_ITEM_ID
+from ..data.dataloader import SAMPLED_POS_ITEM_ID, available_memory
 from ..scoring import candidate_scores, transform_embeddings
 from .backbones import BACKBONES, Backbone
 
@@ -38,6 +44,12 @@ class LossRecommender(GeneralRecommender):
         loss_class = get_loss_class(config["loss"])
         self.loss = loss_class.from_config(config)
         self.score = config["score"] or self.loss.default_score
+        if self.backbone.pair_scores is not None:
+            if config["score"] not in (None, "dot"):
+                raise ValueError(f"score = {config['score']!r} does not apply to {self.backbone.name}, which scores "
+                                 "each (user, item) pair with its own network; use score = dot (or leave it unset)")
+            self.score = "dot"
+            check_pair_memory(self.net, self.backbone, config, len(dataset))
         self.reg_weight = float(config["reg_weight"] or 0.0)
         if self.reg_weight > 0:
             self.reg_loss = EmbLoss()
@@ -56,6 +68,11 @@ class LossRecommender(GeneralRecommender):
         self.loss.attach(scorer=self.score_candidates, train_user=dataset.inter_feat[self.USER_ID], train_item=items)
         self.restore_user_e = self.restore_item_e = None
         self.other_parameter_name = ["restore_user_e", "restore_item_e"]
+        net = type(self.net)
+        logging.getLogger().info(
+            f"model {self.backbone.name}: {net.__module__}.{net.__qualname__} trained with loss {self.loss.name} "
+            f"(score {self.score})" + (f"; kept of its own objective: {self.backbone.kept}" if self.backbone.kept else "")
+        )
 
     def embeddings(self):
         """All (user, item) embeddings transformed for the score function."""
@@ -68,12 +85,21 @@ class LossRecommender(GeneralRecommender):
         score function, as evaluation computes them (eval mode, no gradient): what a loss
         estimates its state from."""
         was_training = self.training
-        self.eval()
+        # The modes are set without calling train()/eval(): a backbone's own train() may do an
+        # epoch's work (SGL redraws its views, NCL runs its E-step).
+        _set_mode(self, False)
         try:
+            if self.backbone.pair_scores is not None:
+                return self._pair_scores(user, items)
             user_all, item_all = self.embeddings()
         finally:
-            self.train(was_training)
+            _set_mode(self, was_training)
         return candidate_scores(user_all[user], item_all, items)
+
+    def _pair_scores(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """[B, K] scores of ``items`` for ``user`` [B] by the backbone's own pair scorer."""
+        flat_user = user.repeat_interleave(items.shape[1])
+        return self.backbone.pair_scores(self.net, flat_user, items.reshape(-1)).view(items.shape)
 
     def calculate_loss(self, interaction):
         self.restore_user_e = self.restore_item_e = None
@@ -81,11 +107,14 @@ class LossRecommender(GeneralRecommender):
         pos_item = interaction[self.ITEM_ID]
         neg_item = interaction[self.NEG_ITEM_ID]  # [B, N]
         sampled_pos = interaction[SAMPLED_POS_ITEM_ID] if SAMPLED_POS_ITEM_ID in interaction else None
-        user_all, item_all, extra_losses = self.backbone.training_embeddings(self.net, user, pos_item)
-        user_e, item_e = transform_embeddings(user_all[user], item_all, self.score)
         # One scoring pass over [positive | N negatives | M sampled positives], then split.
-        candidates = [pos_item.unsqueeze(1), neg_item] + ([] if sampled_pos is None else [sampled_pos])
-        scores = candidate_scores(user_e, item_e, torch.cat(candidates, dim=1))
+        candidates = torch.cat([pos_item.unsqueeze(1), neg_item] + ([] if sampled_pos is None else [sampled_pos]), dim=1)
+        if self.backbone.pair_scores is not None:
+            scores, extra_losses = self._pair_scores(user, candidates), ()
+        else:
+            user_rows, item_all, extra_losses = self.backbone.training_embeddings(self.net, user, pos_item)
+            user_e, item_e = transform_embeddings(user_rows, item_all, self.score)
+            scores = candidate_scores(user_e, item_e, candidates)
         pos_score, neg_score = scores[:, 0], scores[:, 1 : 1 + neg_item.shape[1]]  # [B], [B, N]
         sampled_pos_score = None if sampled_pos is None else scores[:, 1 + neg_item.shape[1] :]  # [B, M]
         loss = self.loss(
@@ -103,11 +132,17 @@ class LossRecommender(GeneralRecommender):
         return terms if len(terms) > 1 else loss
 
     def predict(self, interaction):
-        user_all, item_all = self.embeddings()
         user, item = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        if self.backbone.pair_scores is not None:
+            return self.backbone.pair_scores(self.net, user, item)
+        user_all, item_all = self.embeddings()
         return (user_all[user] * item_all[item]).sum(dim=1)
 
     def full_sort_predict(self, interaction):
+        if self.backbone.pair_scores is not None:
+            # The model's own full ranking where it has one (DMF, FISM, NAIS); otherwise RecBole's
+            # NotImplementedError, and RecBole's trainer ranks every item through predict.
+            return self.net.full_sort_predict(interaction)
         if self.restore_user_e is None or self.restore_item_e is None:
             # Detached: with the dot score these are the embedding Parameters themselves, which as
             # module attributes would be registered as parameters and land in the state dict.
@@ -116,17 +151,63 @@ class LossRecommender(GeneralRecommender):
         return (self.restore_user_e[user] @ self.restore_item_e.T).view(-1)
 
 
-def _compose(backbone: Backbone) -> type:
+def pair_step_bytes(net: torch.nn.Module, pair_scores, probes: tuple[int, int] = (8, 40)) -> float:
+    """Bytes one training step keeps per scored (user, item) pair with the pair scorer: the
+    tensors autograd saves for the backward pass, measured on two small random batches of pairs
+    (the difference, so the parameters saved once do not count), plus the score and its gradient."""
+    sizes = []
+    for n in probes:
+        saved = [0]
+
+        def pack(t, saved=saved):
+            saved[0] += t.numel() * t.element_size()
+            return t
+
+        user = torch.randint(1, net.n_users, (n,), device=net.device)
+        item = torch.randint(1, net.n_items, (n,), device=net.device)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            pair_scores(net, user, item)
+        sizes.append(saved[0])
+    return max(sizes[1] - sizes[0], 0) / (probes[1] - probes[0]) + 8
+
+
+def check_pair_memory(net, backbone: Backbone, config, train_rows: int, available: int | None = None) -> None:
+    """ValueError, when the model is built, if one sampled-batch step through ``backbone``'s pair
+    scorer (train_batch_size rows × (1 + neg_num + pos_num) pairs × the bytes it keeps per pair)
+    needs more memory than ``config['device']`` has free; names the figures and a neg_num that fits."""
+    batch = max(1, min(int(config["train_batch_size"]), train_rows))
+    candidates = 1 + config["neg_num"] + config["pos_num"]
+    per_pair = pair_step_bytes(net, backbone.pair_scores)
+    needed = batch * candidates * per_pair
+    available = available_memory(config["device"]) if available is None else available
+    if available is None or needed <= available:
+        return
+    fitting = int(available // (batch * per_pair)) - 1 - config["pos_num"]
+    advice = f"neg_num <= {fitting:,} would fit" if fitting >= 1 else "no neg_num fits at this train_batch_size"
+    raise ValueError(
+        f"{backbone.name} cannot be trained with a loss at these settings: it scores every candidate (user, item) "
+        f"pair with its own network, keeping ~{per_pair / 1024:,.1f} KB per pair for the backward pass, so a step of "
+        f"{batch} rows x {candidates:,} candidates needs ~{needed / 2**30:,.1f} GB but {config['device']} has "
+        f"{available / 2**30:,.1f} GB free ({advice}, or a smaller train_batch_size)"
+    )
+
+
+def _set_mode(module: torch.nn.Module, training: bool) -> None:
+    for m in module.modules():
+        m.training = training
+
+
+def compose(backbone: Backbone, module: str = __name__) -> type:
     # A module-level class per backbone, named like the backbone so RecBole's Config loads the
     # backbone's own YAML defaults and logs/checkpoints carry the familiar name; being importable
     # as recbole_losses.models.composed.<name>, it pickles inside checkpoints.
     return type(
         backbone.name,
         (LossRecommender,),
-        {"backbone": backbone, "__module__": __name__, "__qualname__": backbone.name,
+        {"backbone": backbone, "__module__": module, "__qualname__": backbone.name,
          "__doc__": f"{backbone.name} backbone trained with the configured loss."},
     )
 
 
-COMPOSED: dict[str, type] = {name: _compose(b) for name, b in BACKBONES.items()}
+COMPOSED: dict[str, type] = {name: compose(b) for name, b in BACKBONES.items()}
 globals().update(COMPOSED)

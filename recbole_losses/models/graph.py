@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 from recbole.model.general_recommender import NGCF as RecBoleNGCF
 
-__all__ = ["FastLightGCN", "FastNGCF", "layer_mean", "normalized_adjacency", "normalized_adjacency_scipy", "propagation_mean", "spmm", "symmetric_spmm"]
+__all__ = ["FastLightGCN", "FastNGCF", "layer_mean", "normalized_adjacency", "normalized_adjacency_scipy", "propagation_mean",
+           "sparse_matmul", "spmm", "symmetric_spmm", "torch_csr"]
 
 _DEGREE_EPS = 1e-7  # RecBole's "avoid divide by zero" term, added to every degree
 
@@ -72,21 +73,26 @@ def normalized_adjacency(interaction_matrix, n_users: int, n_items: int, layout:
     shape = csr.shape
     values = torch.from_numpy(csr.data)
     if layout == "csr":
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-            return torch.sparse_csr_tensor(
-                torch.from_numpy(csr.indptr.astype(np.int64)),
-                torch.from_numpy(csr.indices.astype(np.int64)),
-                values,
-                size=shape,
-                check_invariants=False,
-            )
+        return torch_csr(csr)
     if layout != "coo":
         raise ValueError(f"layout must be 'coo' or 'csr', got {layout!r}")
     rows = np.repeat(np.arange(shape[0], dtype=np.int64), np.diff(csr.indptr))
     indices = torch.from_numpy(np.stack([rows, csr.indices.astype(np.int64)]))
     # Row-major with sorted columns in each row and no duplicates: already coalesced.
     return torch.sparse_coo_tensor(indices, values, size=shape, is_coalesced=True, check_invariants=False)
+
+
+def torch_csr(csr: sp.csr_matrix) -> torch.Tensor:
+    """A SciPy CSR matrix as a torch sparse CSR tensor (same values and order)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data),
+            size=csr.shape,
+            check_invariants=False,
+        )
 
 
 def spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
@@ -101,16 +107,22 @@ def spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     )
 
 
-class _SymmetricSpMM(torch.autograd.Function):
+class _SpMM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, adjacency, dense):
-        ctx.save_for_backward(adjacency)
+    def forward(ctx, adjacency, transposed, dense):
+        ctx.save_for_backward(transposed)
         return spmm(adjacency, dense)
 
     @staticmethod
     def backward(ctx, grad_output):
-        (adjacency,) = ctx.saved_tensors
-        return None, spmm(adjacency, grad_output.contiguous())
+        (transposed,) = ctx.saved_tensors
+        return None, None, spmm(transposed, grad_output.contiguous())
+
+
+def sparse_matmul(adjacency: torch.Tensor, transposed: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    """``adjacency @ dense`` (no gradient to the sparse matrix), its gradient ``transposed @ grad``
+    with ``transposed`` the transpose of ``adjacency`` built once (see :func:`symmetric_spmm`)."""
+    return _SpMM.apply(adjacency, transposed, dense)
 
 
 def symmetric_spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
@@ -120,7 +132,7 @@ def symmetric_spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor
     backward of ``torch.sparse.mm`` re-sorts the transpose into a new CSR matrix at every call,
     which on CPU costs more than the products themselves (docs/performance.md).
     """
-    return _SymmetricSpMM.apply(adjacency, dense)
+    return _SpMM.apply(adjacency, adjacency, dense)
 
 
 class _PropagationMean(torch.autograd.Function):
