@@ -79,7 +79,7 @@ def safe_name(name: str) -> str:
 def searched_space(params_file: str | None, loss: str, out: str) -> tuple[list[str], str]:
     """The searched keys and the number of grid points (``continuous`` with a continuous range); a
     relative ``params_file`` is read from ``out``, where the tuner runs."""
-    from recbole_losses.tuning.grid import space_size
+    from recbole_losses.tuning.space import space_size
     from recbole_losses.tuning.space import default_params_file, read_params_file
 
     params = read_params_file(Path(out) / params_file if params_file else default_params_file(loss))

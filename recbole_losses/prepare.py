@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .commandline import CommandParser, checked
+from .commands import TRAIN, command_line
 from .config_checks import check_folder
 from .data.datasets import BENCHMARKS, DEFAULT_DATA_PATH, canonical_dataset_name, manifest_path, source_hint
 from .losses._checks import number
@@ -272,10 +273,8 @@ def check_replaceable(out: Path, name: str, settings: dict) -> None:
 
 def run_command(name: str, data_path) -> str:
     """The command that trains on a dataset prepared into ``data_path``."""
-    cmd = f"recbole-losses --model=MF --loss=PSL --dataset={name}"
-    if Path(data_path) != Path(DEFAULT_DATA_PATH):
-        cmd += f" --data_path={data_path}"
-    return cmd
+    elsewhere = Path(data_path) != Path(DEFAULT_DATA_PATH)
+    return command_line(TRAIN, "MF", "PSL", name, {"data_path": str(data_path)} if elsewhere else {})
 
 
 def prepare(name: str, source, data_path: str = DEFAULT_DATA_PATH, seed: int = DEFAULT_SEED,

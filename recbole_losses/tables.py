@@ -1,12 +1,32 @@
 r"""Result tables as files: every column in a CSV file, the columns a reader wants in a Markdown
 page beside it (a title, lines before and after the table). The tuner's ``trials.csv`` /
-``trials.md`` and the benchmarks' ``results.csv`` / ``results.md`` are written here."""
+``trials.md`` and the benchmarks' ``results.csv`` / ``results.md`` are written here. Files are
+replaced whole (written beside, then renamed), so a reader or a second writer never sees half a
+file."""
 
 from __future__ import annotations
 
 import csv
+import io
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` into ``path`` whole: into a temporary file beside it, then renamed over it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def format_cell(value) -> str:
@@ -39,10 +59,11 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None,
 
 def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
     """``rows`` as a CSV file with a header (default columns: every key); a missing key is empty."""
-    with open(path, "w", newline="", encoding="utf-8") as fp:
-        writer = csv.DictWriter(fp, fieldnames=list(columns) if columns is not None else columns_of(rows))
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns) if columns is not None else columns_of(rows))
+    writer.writeheader()
+    writer.writerows(rows)
+    replace_file(Path(path), buffer.getvalue())
 
 
 def write_table(rows: Sequence[dict], csv_path: Path, md_path: Path, title: str, *,
@@ -53,11 +74,11 @@ def write_table(rows: Sequence[dict], csv_path: Path, md_path: Path, title: str,
     ``intro`` lines, the table of the ``shown`` columns (default every one; ``header``: the names
     shown for them) and the ``notes`` lines. ``page_rows``: the rows as the page shows them
     (e.g. two figures joined in one column), default ``rows``."""
-    write_csv(csv_path, rows)
+    write_csv(csv_path, rows, None if rows else shown)  # no rows: the shown columns' header
     intro, notes = list(intro), list(notes)
     table = markdown_table(rows if page_rows is None else page_rows, shown, cell, header)
     lines = [f"# {title}", "", *intro, *([""] if intro else []), *table, *([""] if notes else []), *notes]
-    Path(md_path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    replace_file(Path(md_path), "\n".join(lines) + "\n")
 
 
 __all__ = ["columns_of", "format_cell", "markdown_table", "write_csv", "write_table"]

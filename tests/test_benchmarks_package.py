@@ -1,6 +1,6 @@
 """benchmarks/ as a package on the library: the papers' numbers as a data file, the one command
 renderer (recbole_losses.commands), the one table writer (recbole_losses.tables) and the size of a
-search space (recbole_losses.tuning.grid)."""
+search space (recbole_losses.tuning.space.space_size)."""
 
 import csv
 import math
@@ -15,7 +15,7 @@ import pytest
 from benchmarks import compare, paper, tune_combine, tune_study
 from recbole_losses.commands import TRAIN, TUNE, command_line, option
 from recbole_losses.tables import markdown_table, write_table
-from recbole_losses.tuning.grid import space_size
+from recbole_losses.tuning.space import space_size
 from recbole_losses.tuning.space import default_params_file, hyper_dir, parse_params, read_params_file
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from ..commands import command_line
+
 SHIPPED = "ml-100k"  # inside RecBole's package, no download
 DOWNLOAD_PROBE_TIMEOUT = 10.0  # seconds to wait for RecBole's download server before calling it offline
 DEFAULT_DATA_PATH = "dataset/"  # RecBole's own default data_path
@@ -48,10 +50,10 @@ def prepare_command(name: str, data_path: str | None = None) -> str:
     """The exact command that prepares benchmark ``name``."""
     bench = BENCHMARKS[name]
     source = f"{bench.folder}/" if bench.released_valid else f"{bench.folder}/proc.zip"
-    cmd = f"python -m recbole_losses.prepare --dataset={name} --source=/path/to/{source}"
+    options = {"source": f"/path/to/{source}"}
     if data_path is not None and Path(data_path) != Path(DEFAULT_DATA_PATH):
-        cmd += f" --data_path={data_path}"
-    return cmd
+        options["data_path"] = str(data_path)
+    return command_line("python -m recbole_losses.prepare", dataset=name, options=options)
 
 
 def source_hint(name: str) -> str:

@@ -11,11 +11,7 @@ workers finishing together never leave a half-written file."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,16 +20,12 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from ..commands import TRAIN, TUNE, command_line
+from ..tables import replace_file, write_table
 from .budget import INTERRUPTED
 from .selection import selected_trial
 
 MIN_TRIALS_FOR_IMPORTANCE = 2
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "" if value is None else str(value)
 
 
 def trial_rows(study, params) -> list[dict]:
@@ -62,33 +54,6 @@ def trial_rows(study, params) -> list[dict]:
     return rows
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Write ``text`` into ``path`` whole: into a temporary file beside it, then renamed over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_table(rows: list[dict], csv_path: Path, md_path: Path, title: str) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row)) or ["trial"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    replace_file(csv_path, buffer.getvalue())
-    lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(c)).replace("|", "\\|").replace("\n", " ") for c in columns) + " |")
-    replace_file(md_path, "\n".join(lines) + "\n")
-
-
 def count_states(study) -> dict[str, int]:
     counts = {"complete": 0, "pruned": 0, "failed": 0}
     for trial in study.get_trials(deepcopy=False):
@@ -103,16 +68,12 @@ def count_states(study) -> dict[str, int]:
 
 def study_command(settings) -> str:
     """The command line that runs (or resumes) this study."""
-    args = [f"--model={settings.model}"]
-    if settings.loss:
-        args.append(f"--loss={settings.loss}")
-    args += [f"--dataset={settings.dataset}", f"--n_trials={settings.n_trials}",
-             f"--study_name={settings.study_name}", f"--output_dir={settings.output_dir}",
-             f"--storage={settings.storage}"]
+    args = [f"--n_trials={settings.n_trials}", f"--study_name={settings.study_name}",
+            f"--output_dir={settings.output_dir}", f"--storage={settings.storage}"]
     if settings.params_file:
         args.append(f"--params_file={settings.params_file}")
     if settings.config_files:
-        args.append(f"--config_files=\"{' '.join(settings.config_files)}\"")
+        args.append(f"--config_files={' '.join(settings.config_files)}")
     if settings.pruner != "median":
         args.append(f"--pruner={settings.pruner}")
     if settings.warmup_epochs is not None:
@@ -121,7 +82,7 @@ def study_command(settings) -> str:
         args.append(f"--sampler={settings.sampler}")
     if settings.sampler_seed is not None:
         args.append(f"--sampler_seed={settings.sampler_seed}")
-    return " ".join(["recbole-losses-tune", *args, *settings.overrides])
+    return command_line(TUNE, settings.model, settings.loss or None, settings.dataset, [*args, *settings.overrides])
 
 
 def best_settings(study, best) -> dict:
@@ -146,8 +107,8 @@ def write_best_yaml(path: Path, study, best, test) -> None:
     if test:
         metrics = ", ".join(f"{k} = {v:.6f}" for k, v in test["metrics"].items())
         header.append(f"# Test, computed once after selection ({test['source']}): {metrics}")
-    header.append(f"# Run it again: recbole-losses --config_files={path.name} (add --data_path=... where the "
-                  "data lives elsewhere)")
+    header.append(f"# Run it again: {command_line(TRAIN, options=[f'--config_files={path.name}'])} (add "
+                  "--data_path=... where the data lives elsewhere)")
     replace_file(path, "\n".join(header) + "\n" + yaml.safe_dump(values, sort_keys=False))
 
 
@@ -191,7 +152,8 @@ def write_outputs(settings, study, params, test, plots: bool = True, log=print) 
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study, params)
-    write_table(rows, out / "trials.csv", out / "trials.md", f"Tuner study {study.study_name}")
+    write_table(rows, out / "trials.csv", out / "trials.md", f"Tuner study {study.study_name}",
+                shown=None if rows else ["trial"])
     files = {"trials_csv": out / "trials.csv", "trials_md": out / "trials.md"}
     best = selected_trial(study)
     identity = study.user_attrs.get("identity", {})
@@ -220,5 +182,5 @@ def write_outputs(settings, study, params, test, plots: bool = True, log=print) 
     return files
 
 
-__all__ = ["best_settings", "count_states", "replace_file", "study_command", "trial_rows", "write_outputs",
+__all__ = ["best_settings", "count_states", "study_command", "trial_rows", "write_outputs",
            "write_plots"]

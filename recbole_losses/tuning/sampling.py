@@ -10,7 +10,7 @@ import random
 import optuna
 from optuna.trial import TrialState
 
-from .space import Param, SpaceError
+from .space import Param, SpaceError, space_size
 
 # Tries to draw settings the study does not hold before a finite space's untried points are listed.
 DRAWS = 64
@@ -105,7 +105,7 @@ def make_sampler(settings, params: dict[str, Param]) -> optuna.samplers.BaseSamp
         continuous = [f"{p.name} {p.kind} {p.spec}" for p in params.values() if grid[p.name] is None]
         if continuous:
             raise SpaceError(f"--sampler=grid needs a finite space; continuous: {', '.join(continuous)}")
-        size = math.prod(len(values) for values in grid.values())
+        size = space_size(params)
         if settings.n_trials > size:
             raise SpaceError(f"the grid has {size} points; --n_trials={settings.n_trials} would repeat some "
                              f"(use --n_trials={size} for an exhaustive search)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,6 +213,16 @@ def check_ranges(params: dict[str, Param], config, source: str = "search space")
                 final[param.name] = saved
 
 
+def space_size(params: Mapping[str, Param]) -> int | None:
+    """The number of points of the space ``params`` (the product of each parameter's number of
+    values): what bounds an exhaustive search (``--sampler=grid``); None when a parameter is
+    continuous (``uniform``, ``loguniform``)."""
+    grids = [param.grid() for param in params.values()]
+    if any(grid is None for grid in grids):
+        return None
+    return math.prod(len(grid) for grid in grids)
+
+
 def hyper_dir() -> Path:
     """The shipped default search spaces, ``properties/hyper/<Loss>.hyper``."""
     return properties_dir() / "hyper"
@@ -229,4 +240,4 @@ def default_params_file(loss: str | None) -> Path:
 
 
 __all__ = ["KINDS", "Param", "SpaceError", "check_ranges", "default_params_file", "hyper_dir", "make_param",
-           "parse_params", "read_params_file"]
+           "parse_params", "read_params_file", "space_size"]

@@ -34,8 +34,6 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from ..config import validate
-from ..config_checks import check_value
 from ..data.datasets import check_dataset
 from ..losses import LOSSES
 from ..quick_start import run_config
@@ -47,7 +45,7 @@ from .report import write_outputs
 from .sampling import make_pruner, make_sampler
 from .selection import best_test_result, selected_trial
 from .settings import TuneSettings
-from .space import Param, SpaceError, default_params_file, read_params_file
+from .space import Param, SpaceError, check_ranges, default_params_file, read_params_file
 from .storage import heartbeat_ages, open_storage
 
 # Seconds between two looks at the trials other workers are running, at most.
@@ -90,26 +88,7 @@ def check_space(params: dict[str, Param], settings, source: str, config=None):
     epochs, eval_step = config["epochs"], config["eval_step"]
     if not {"epochs", "eval_step"} & set(params) and not (isinstance(eval_step, int) and 1 <= eval_step <= epochs):
         raise SpaceError(f"the tuner selects on validation: eval_step must be in 1 .. epochs = {epochs}, got {eval_step}")
-    cfg = config.final_config_dict
-    for param in params.values():
-        saved = cfg.get(param.name, KeyError)
-        try:
-            for value in param.candidates():
-                cfg[param.name] = value
-                try:
-                    # The run's own table of checks (config_checks), then the loss built with it.
-                    check_value(param.name, value, config.model, cfg)
-                    validate(config)
-                except ValueError as err:
-                    raise SpaceError(
-                        f"{source}: {param.name} {param.kind} {param.spec} reaches {param.name} = {value!r}, "
-                        f"which a run rejects: {err}"
-                    ) from None
-        finally:
-            if saved is KeyError:
-                cfg.pop(param.name, None)
-            else:
-                cfg[param.name] = saved
+    check_ranges(params, config, source)
     return config
 
 
