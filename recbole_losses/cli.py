@@ -17,7 +17,7 @@ import sys
 
 import yaml
 
-from .commandline import CommandParser, checked, version_text  # noqa: F401  (the examples import them from here)
+from .arguments import CommandParser, checked, version_text  # noqa: F401  (the examples import them from here)
 from .output import KNOWN_WARNINGS, known_warnings_filtered  # noqa: F401  (also importable from here)
 
 DEFAULTS = {"model": "MF", "loss": None, "dataset": "ml-100k"}

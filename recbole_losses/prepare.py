@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .commandline import CommandParser, checked
+from .arguments import CommandParser, checked
 from .commands import TRAIN, command_line
 from .config_checks import check_folder
 from .data.datasets import BENCHMARKS, DEFAULT_DATA_PATH, canonical_dataset_name, manifest_path, source_hint

@@ -8,7 +8,7 @@ import argparse
 from dataclasses import dataclass, field, fields
 from pathlib import PurePosixPath, PureWindowsPath
 
-from ..commandline import CommandParser, checked
+from ..arguments import CommandParser, checked
 from ..losses._checks import integer, number
 
 PRUNERS = ("median", "none")
