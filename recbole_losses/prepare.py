@@ -87,9 +87,10 @@ def _read_pairs(path: Path) -> np.ndarray:
 
 def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two [n, 2] tables hold the same rows, in any order."""
-    return a.shape == b.shape and np.array_equal(np.unique(a, axis=0, return_counts=True)[1],
-                                                 np.unique(b, axis=0, return_counts=True)[1]) \
-        and np.array_equal(np.unique(a, axis=0), np.unique(b, axis=0))
+    if a.shape != b.shape:
+        return False
+    (rows_a, counts_a), (rows_b, counts_b) = (np.unique(t, axis=0, return_counts=True) for t in (a, b))
+    return np.array_equal(rows_a, rows_b) and np.array_equal(counts_a, counts_b)
 
 
 def read_released_valid_split(folder: Path) -> dict[str, np.ndarray]:
@@ -97,7 +98,8 @@ def read_released_valid_split(folder: Path) -> dict[str, np.ndarray]:
     ``valid.txt`` (the released validation rows, also part of ``train.tsv``). The id lists are
     0..max id (the files hold no id lists)."""
     train, valid, test = (_read_pairs(_released_file(folder, name)) for name in RELEASED_VALID_FILES)
-    shared = np.unique(np.concatenate([np.unique(train, axis=0), valid]), axis=0).shape[0] - np.unique(train, axis=0).shape[0]
+    distinct_train = np.unique(train, axis=0)
+    shared = np.unique(np.concatenate([distinct_train, valid]), axis=0).shape[0] - distinct_train.shape[0]
     if shared != valid.shape[0]:
         raise ValueError(f"{valid.shape[0] - shared} rows of valid_data.txt in {folder} are repeated there or also in "
                          "train_data.txt; a validation pair must be held out of training exactly once")
