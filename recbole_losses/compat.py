@@ -12,7 +12,14 @@ Nothing here edits RecBole's files.
   construction. We restore ``_update`` as "add these entries" on the matrix's own dict.
 - :func:`patch_grad_scaler`: ``recbole/trainer/trainer.py`` builds ``torch.cuda.amp.GradScaler``
   every epoch, deprecated since torch 2.4 (a FutureWarning on every run). The module's ``amp`` is
-  given ``torch.amp.GradScaler`` for CUDA, the same scaler under its current name.
+  given ``torch.amp.GradScaler`` for CUDA, the same scaler under its current name, and
+  ``torch.amp.autocast`` for CUDA, which ``NCLTrainer``'s epoch enters.
+- :func:`patch_ncl_kmeans`: ``recbole/model/general_recommender/ncl.py`` ``NCL.run_kmeans`` (the
+  E-step of stock NCL) builds ``faiss.Kmeans(..., gpu=True)``: without faiss, or with a faiss that
+  has no GPU, ``--model=NCL`` stopped at its first epoch with ``No module named 'faiss'``. Where
+  faiss cannot run on a GPU, the E-step uses :func:`recbole_losses.functional.kmeans` (Lloyd's
+  k-means in torch, on the model's device) and returns what RecBole's returns: the L2-normalised
+  centroids and each row's cluster, both tensors on the model's device.
 - ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
   import it (see ``recbole_losses.quick_start``).
 
@@ -27,7 +34,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["apply_all", "patch_dok_update", "patch_grad_scaler", "patch_numpy_aliases"]
+__all__ = ["apply_all", "faiss_gpu_available", "ncl_torch_kmeans", "patch_dok_update", "patch_grad_scaler",
+           "patch_ncl_kmeans", "patch_numpy_aliases"]
 
 _NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
 
@@ -56,13 +64,20 @@ def patch_dok_update() -> bool:
 
 
 class _Amp:
-    """What ``recbole/trainer/trainer.py`` reads of ``torch.cuda.amp``: ``GradScaler``."""
+    """What ``recbole/trainer/trainer.py`` reads of ``torch.cuda.amp``: ``GradScaler`` (every
+    trainer) and ``autocast`` (``NCLTrainer``), both under their current names."""
 
     @staticmethod
     def GradScaler(*args, **kwargs):  # noqa: N802 (torch's name)
         import torch
 
         return torch.amp.GradScaler("cuda", *args, **kwargs)
+
+    @staticmethod
+    def autocast(*args, **kwargs):
+        import torch
+
+        return torch.amp.autocast("cuda", *args, **kwargs)
 
 
 def patch_grad_scaler() -> bool:
@@ -77,8 +92,42 @@ def patch_grad_scaler() -> bool:
     return True
 
 
+def faiss_gpu_available() -> bool:
+    """Whether faiss is installed with GPU support and sees a GPU (what RecBole's NCL needs)."""
+    try:
+        import faiss
+    except ImportError:
+        return False
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def ncl_torch_kmeans(self, x):
+    """NCL's E-step k-means in torch: (normalised centroids [k, d], cluster of each row [n])."""
+    import torch
+    import torch.nn.functional as F
+
+    from .functional import kmeans
+
+    centroids, assignment = kmeans(torch.as_tensor(x, device=self.device), self.k)
+    return F.normalize(centroids, p=2, dim=1), assignment
+
+
+def patch_ncl_kmeans(faiss_gpu: bool | None = None) -> bool:
+    """Give RecBole's ``NCL`` the torch k-means where faiss cannot run on a GPU; True if patched
+    now (False: faiss on a GPU is there, or already patched). ``faiss_gpu`` overrides the check."""
+    from recbole.model.general_recommender.ncl import NCL
+
+    if faiss_gpu is None:
+        faiss_gpu = faiss_gpu_available()
+    if faiss_gpu or NCL.run_kmeans is ncl_torch_kmeans:
+        return False
+    NCL.run_kmeans = ncl_torch_kmeans
+    return True
+
+
 def apply_all() -> None:
     """Every patch above; each is idempotent. ``import recbole_losses`` calls it once."""
     patch_numpy_aliases()
     patch_dok_update()
     patch_grad_scaler()
+    patch_ncl_kmeans()

@@ -147,10 +147,28 @@ def infonce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) ->
     return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
 
 
+def kmeans(x: torch.Tensor, k: int, iterations: int = 25, generator: torch.Generator | None = None):
+    """Lloyd's k-means of the rows of ``x`` [n, d] into min(k, n) clusters (k-means++-free: the
+    centroids start at distinct random rows; an emptied cluster keeps its centroid):
+    (centroids [k, d], assignment [n]). Vectorised: each iteration is one [n, k] product."""
+    n = x.shape[0]
+    k = min(k, n)
+    centroids = x[torch.randperm(n, generator=generator, device="cpu")[:k].to(x.device)].clone()
+    assignment = torch.zeros(n, dtype=torch.long, device=x.device)
+    for _ in range(iterations):
+        # argmin ||x - c||² = argmax (x·c - ||c||²/2)
+        assignment = (x @ centroids.T - 0.5 * (centroids * centroids).sum(1)).argmax(dim=1)
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, x)
+        counts = torch.bincount(assignment, minlength=k).unsqueeze(1)
+        centroids = torch.where(counts > 0, sums / counts.clamp_min(1), centroids)
+    return centroids, assignment
+
+
 __all__ = [
     "ACTIVATIONS",
     "d_log_activation",
     "infonce",
+    "kmeans",
     "log_activation",
     "log_mean_exp",
     "log_weighted_activation_sum",

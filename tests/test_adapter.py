@@ -250,6 +250,17 @@ def test_pair_scored_model_refused_when_a_step_does_not_fit(toy):
         check_pair_memory(recommender.net, recommender.backbone, config, 10**6, available=2**30)
 
 
+def test_stock_ncl_trains_without_faiss_on_a_gpu(toy):
+    # RecBole's NCL runs its E-step with faiss on a GPU; without one, compat gives it a torch k-means.
+    if recbole_losses.compat.faiss_gpu_available():
+        pytest.skip("faiss with a GPU is installed: RecBole's own k-means runs")
+    _, (train, valid, _), recommender, trainer = build_run("NCL", None, "toy", config_dict=_toy_config(toy, "NCL"))
+    assert type(recommender).__name__ == "NCL" and type(recommender).__module__.startswith("recbole.")
+    trainer.fit(train, valid, saved=False)
+    assert recommender.user_centroids.shape == (8, 16) and recommender.user_2cluster.shape == (recommender.n_users,)
+    assert recommender.item_2cluster.max() < 8
+
+
 def test_names_ours_first_then_the_adapter_and_stock_without_a_loss():
     from recbole.model.general_recommender import NCL as RecBoleNCL
 

@@ -57,3 +57,55 @@ def test_recbole_quick_start_is_never_imported():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_kmeans_recovers_separated_clusters():
+    from recbole_losses.functional import kmeans
+
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[10.0, 0.0], [0.0, 10.0], [-10.0, -10.0]])
+    truth = torch.arange(3).repeat_interleave(20)
+    x = centres[truth] + 0.1 * torch.randn(60, 2, generator=generator)
+    found, assignment = kmeans(x, 3, generator=generator)
+    # Same partition as the truth (cluster labels may be permuted), centroids at the means.
+    pairs = set(zip(truth.tolist(), assignment.tolist()))
+    assert len(pairs) == 3 and len({a for _, a in pairs}) == 3
+    for t, a in pairs:
+        torch.testing.assert_close(found[a], x[truth == t].mean(0))
+    assert kmeans(x[:2], 5)[0].shape == (2, 2)  # k capped at the number of rows
+
+
+def test_ncl_uses_torch_kmeans_only_where_faiss_cannot_run_on_a_gpu(monkeypatch):
+    from recbole.model.general_recommender.ncl import NCL
+
+    monkeypatch.setattr(NCL, "run_kmeans", NCL.__dict__["run_kmeans"])  # restored after the test
+    assert NCL.run_kmeans is compat.ncl_torch_kmeans or compat.faiss_gpu_available()
+    original = object()
+    monkeypatch.setattr(NCL, "run_kmeans", original)
+    assert compat.patch_ncl_kmeans(faiss_gpu=True) is False and NCL.run_kmeans is original
+    assert compat.patch_ncl_kmeans(faiss_gpu=False) is True and NCL.run_kmeans is compat.ncl_torch_kmeans
+    assert compat.patch_ncl_kmeans(faiss_gpu=False) is False  # idempotent
+
+
+def test_ncl_torch_kmeans_returns_what_recboles_returns():
+    class Net:
+        k, device = 4, torch.device("cpu")
+
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)  # RecBole passes numpy
+    centroids, assignment = compat.ncl_torch_kmeans(Net(), x)
+    assert centroids.shape == (4, 8) and assignment.shape == (50,) and assignment.dtype == torch.long
+    torch.testing.assert_close(centroids.norm(dim=1), torch.ones(4))
+
+
+def test_recbole_trainer_amp_reads_current_names_without_warnings():
+    import warnings
+
+    import recbole.trainer.trainer as trainer_module
+
+    compat.patch_grad_scaler()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.cuda.amp's names would raise a FutureWarning here
+        scaler = trainer_module.amp.GradScaler(enabled=False)  # what every RecBole trainer builds
+        with trainer_module.amp.autocast(enabled=False):  # what NCLTrainer's epoch enters
+            y = torch.ones(2) * 2
+    assert not scaler.is_enabled() and y.dtype == torch.float32

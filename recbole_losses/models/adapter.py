@@ -30,11 +30,12 @@ from recbole.model.general_recommender import (
     DGCF, DMF, ENMF, FISM, LINE, NAIS, NCL, NNCF, SGL, ConvNCF, NeuMF, SimpleX, SpectralCF,
 )
 
+from ..compat import ncl_torch_kmeans
 from .backbones import Backbone
 from .composed import compose
 
 __all__ = ["ADAPTED", "ADAPTED_MODELS", "NCLNet", "NOT_ADAPTED", "NOT_TRAINED", "PAIR_SCORED", "adapted_model",
-           "kmeans", "refusal"]
+           "refusal"]
 
 NOT_TRAINED = {
     "ItemKNN": "an item-item similarity computed from co-occurrence counts",
@@ -79,23 +80,6 @@ def refusal(name: str) -> str | None:
 # NCL: LightGCN tables, its structure- and prototype-contrastive terms, k-means in torch.
 
 
-def kmeans(x: torch.Tensor, k: int, iterations: int = 25, generator: torch.Generator | None = None):
-    """Lloyd's k-means of the rows of ``x`` [n, d] into min(k, n) clusters (k-means++-free: the
-    centroids start at distinct random rows; an emptied cluster keeps its centroid):
-    (centroids [k, d], assignment [n]). Vectorised: each iteration is one [n, k] product."""
-    n = x.shape[0]
-    k = min(k, n)
-    centroids = x[torch.randperm(n, generator=generator, device="cpu")[:k].to(x.device)].clone()
-    assignment = torch.zeros(n, dtype=torch.long, device=x.device)
-    for _ in range(iterations):
-        # argmin ||x - c||² = argmax (x·c - ||c||²/2)
-        assignment = (x @ centroids.T - 0.5 * (centroids * centroids).sum(1)).argmax(dim=1)
-        sums = torch.zeros_like(centroids).index_add_(0, assignment, x)
-        counts = torch.bincount(assignment, minlength=k).unsqueeze(1)
-        centroids = torch.where(counts > 0, sums / counts.clamp_min(1), centroids)
-    return centroids, assignment
-
-
 class NCLNet(NCL):
     """RecBole's NCL with its E-step's k-means in torch (RecBole's needs faiss with a GPU) and the
     E-step run by the model itself: at the start of every ``m_step``-th training epoch (each
@@ -109,10 +93,7 @@ class NCLNet(NCL):
         self.warm_up_step = int(config["warm_up_step"] or 0)
         self.register_buffer("epochs_started", torch.zeros((), dtype=torch.long))
 
-    def run_kmeans(self, x):
-        x = torch.as_tensor(x, device=self.device)
-        centroids, assignment = kmeans(x, self.k)
-        return torch.nn.functional.normalize(centroids, p=2, dim=1), assignment
+    run_kmeans = ncl_torch_kmeans
 
     def train(self, mode: bool = True):
         result = super().train(mode)
