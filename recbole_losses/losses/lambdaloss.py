@@ -11,12 +11,11 @@ Tiny-Snow/IR-Benchmark ``optim_LambdaRank.py``, ``optim_LambdaLoss.py``, ``optim
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from ._checks import check_bool, check_int
+from ._ranks import candidate_ranks, dcg_discount
 from .base import RankingLoss
 from .registry import register_loss
 
@@ -43,22 +42,11 @@ class LambdaWeightedBPR(RankingLoss):
     def setup(self, *, n_users: int, n_items: int, item_counts: torch.Tensor) -> None:
         self.n_items = int(n_items)
 
-    @torch.no_grad()
     def ranks(self, pos_score: torch.Tensor, neg_score: torch.Tensor, sampled_pos_score=None):
         """(π_ui [B], π_uj [B, N]): the positive's and the negatives' ranks among the row's
         candidates, rescaled to the catalogue when :attr:`rescale` and the item count are set."""
-        parts = [neg_score, pos_score.unsqueeze(1)]
-        if sampled_pos_score is not None:
-            parts.insert(1, sampled_pos_score)
-        candidates = torch.cat(parts, dim=1).detach()  # [B, C]: ties resolve in this order
-        b, c = candidates.shape
-        order = torch.sort(candidates, dim=1, descending=True, stable=True).indices  # [B, C]
-        positions = torch.arange(1, c + 1, dtype=candidates.dtype, device=candidates.device)
-        rank = torch.empty_like(candidates).scatter_(1, order, positions.expand(b, c))  # [B, C]
-        if self.rescale and self.n_items is not None:
-            rank = 1.0 + (rank - 1.0) * max(1.0, (self.n_items - 1) / (c - 1))
-        n = neg_score.shape[1]
-        return rank[:, -1], rank[:, :n]
+        n_items = self.n_items if self.rescale else None
+        return candidate_ranks(pos_score, neg_score, sampled_pos_score, n_items)
 
     def lambda_weight(self, pos_rank: torch.Tensor, neg_rank: torch.Tensor) -> torch.Tensor:
         """μ [B, N] from the positive's ranks [B, 1] and the negatives' [B, N]."""
@@ -70,14 +58,9 @@ class LambdaWeightedBPR(RankingLoss):
         return (weight * F.softplus(neg_score - pos_score.unsqueeze(1))).mean(dim=1)  # [B]
 
 
-def _discount(rank: torch.Tensor) -> torch.Tensor:
-    """1 / log2(1 + π), the DCG discount at rank π."""
-    return math.log(2.0) / torch.log1p(rank)
-
-
 def _eta(gap: torch.Tensor) -> torch.Tensor:
     """η = 1/log2(1 + |π_i − π_j|) − 1/log2(2 + |π_i − π_j|): LambdaLoss's δ_ij (gap ≥ 1)."""
-    return _discount(gap) - _discount(gap + 1.0)
+    return dcg_discount(gap) - dcg_discount(gap + 1.0)
 
 
 @register_loss
@@ -100,7 +83,7 @@ class LambdaRank(LambdaWeightedBPR):
     prefix = "lambdarank_"
 
     def lambda_weight(self, pos_rank, neg_rank):
-        return (_discount(pos_rank) - _discount(neg_rank)).abs()
+        return (dcg_discount(pos_rank) - dcg_discount(neg_rank)).abs()
 
 
 @register_loss
@@ -154,5 +137,5 @@ class LambdaLossAtK(LambdaWeightedBPR):
     def lambda_weight(self, pos_rank, neg_rank):
         eta = _eta((pos_rank - neg_rank).abs())
         deepest = torch.maximum(pos_rank, neg_rank).expand_as(eta)
-        truncated = eta / (1.0 - _discount(deepest))
+        truncated = eta / (1.0 - dcg_discount(deepest))
         return torch.where(deepest > self.k, truncated, eta)
