@@ -4,7 +4,7 @@ DDP-versus-single-process metric comparison. For each loss, single-process runs 
 2020..2024 and their test NDCG@5 (best-validation checkpoint); prints one JSON line per loss with
 the values, their range, and the 2-rank DDP value at seed 2020.
 
-    nice -n 15 python benchmarks/ddp_seed_spread.py SL SL@K SogSL@K SogCLR SONG@K DrRL LLPAUC AdvInfoNCE Talos
+    nice -n 15 python benchmarks/ddp_seed_spread.py SL SL@K SogSL@K SogCLR SONG@K DrRL LLPAUC AdvInfoNCE Talos GuidedRec
 """
 
 import argparse

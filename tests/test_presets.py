@@ -39,6 +39,11 @@ def test_mf_psl_health_gets_the_published_values():
     ("MF", "health", "SONG@K", {"learning_rate": 0.1, "weight_decay": 0.0, "songatk_gamma_g": 0.9, "songatk_eta_lambda": 0.001}),
     ("XSimGCL", "health", "SONG@K", {"learning_rate": 0.1, "songatk_gamma_g": 0.1, "songatk_eta_lambda": 0.01}),
     ("LightGCN", "gowalla", "SONG@K", {"learning_rate": 0.1, "songatk_gamma_g": 0.7, "songatk_eta_lambda": 0.001, "songatk_k": 20}),
+    # SL@K paper Tables 11-13, GuidedRec (lr, wd); IR-Benchmark's 9 negatives from the loss's YAML
+    ("MF", "health", "GuidedRec", {"learning_rate": 0.01, "weight_decay": 0.0, "neg_num": 9}),
+    ("XSimGCL", "health", "GuidedRec", {"learning_rate": 0.001, "weight_decay": 1e-6}),
+    ("LightGCN", "electronic", "GuidedRec", {"learning_rate": 0.01, "weight_decay": 0.0}),
+    ("XSimGCL", "gowalla", "GuidedRec", {"learning_rate": 0.001, "weight_decay": 0.0}),
     ("LightGCN", "health", "CW", {"learning_rate": 0.1, "cw_tau": 0.1, "cw_beta": 0.8, "cw_tau_plus": 0.1, "pos_num": 4}),
     ("BPR", "health", None, {"learning_rate": 1e-3, "weight_decay": 1e-4}),
     ("LightGCN", "electronic", None, {"learning_rate": 1e-2, "weight_decay": 1e-6}),
@@ -81,8 +86,8 @@ def test_coverage():
     assert sorted(covered) == ["amazon-book", "electronic", "gowalla", "health"]
     for dataset, models in covered.items():
         published = ["AdvInfoNCE", "BPR", "BSL", "CW", "LLPAUC", "PSL", "SL", "SL@K"]
-        if dataset != "amazon-book":  # SONG@20: Tables 11-13 (Health, Electronic, Gowalla)
-            published = sorted(published + ["SONG@K"])
+        if dataset != "amazon-book":  # SONG@20 and GuidedRec: Tables 11-13 (Health, Electronic, Gowalla)
+            published = sorted(published + ["GuidedRec", "SONG@K"])
         assert models == {"BPR": ["stock"], "LightGCN": sorted(published + ["stock"]), "MF": published,
                           "XSimGCL": published}
 

@@ -50,7 +50,7 @@ class GuidedRec(RankingLoss):
     prefix = "guidedrec_"
     default_score = "cos"
 
-    def __init__(self, guidance_weight: float = 1.0, hidden: int = 32, surrogate_lr: float | None = None):
+    def __init__(self, guidance_weight: float = 1.0, hidden: int = 20, surrogate_lr: float | None = None):
         super().__init__()
         self.guidance_weight = check_nonnegative(self.name, "guidance_weight", guidance_weight)
         self.hidden = check_int(self.name, "hidden", hidden, 1)
@@ -80,7 +80,7 @@ class GuidedRec(RankingLoss):
         )
         s_pos, s_neg = torch.sigmoid(pos_score), torch.sigmoid(neg_score)  # [B], [B, N]
         # W1 [s_ui, s_uj] + b1 without materialising the [B, N, 2] pairs.
-        pair = s_neg.unsqueeze(-1) * w1[:, 1] + (s_pos.unsqueeze(-1) * w1[:, 0] + b1).unsqueeze(1)  # [B, N, H]
+        pair = torch.addcmul((s_pos.unsqueeze(-1) * w1[:, 0] + b1).unsqueeze(1), s_neg.unsqueeze(-1), w1[:, 1])  # [B, N, H]
         pooled = torch.tanh(pair).mean(dim=1)  # [B, H]
         return torch.sigmoid(F.linear(torch.tanh(F.linear(pooled, w2, b2)), w3, b3)).squeeze(-1)  # [B]
 
