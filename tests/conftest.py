@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import recbole_losses  # noqa: F401  (applies the compatibility layer)
+import recbole.trainer.trainer as _recbole_trainer  # noqa: I001  (after the compatibility layer)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -32,12 +33,32 @@ def module_workdir(tmp_path_factory):
         os.chdir(cwd)
 
 
+# Every TensorBoard writer a RecBole trainer opens (one file and one flushing thread each). A test
+# that builds a trainer without a Run (which closes it) leaves it open; `workdir` closes the ones
+# opened during its test before the folder goes, so no thread flushes into a removed folder.
+_WRITERS = []
+
+
+def _recording_get_tensorboard(logger):
+    writer = _get_tensorboard(logger)
+    _WRITERS.append(writer)
+    return writer
+
+
+_get_tensorboard = _recbole_trainer.get_tensorboard
+_recbole_trainer.get_tensorboard = _recording_get_tensorboard
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """RecBole writes log/, saved/ and log_tensorboard/ relative to the working directory."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", [sys.argv[0]])
-    return tmp_path
+    opened = len(_WRITERS)
+    yield tmp_path
+    for writer in _WRITERS[opened:]:
+        writer.close()
+    del _WRITERS[opened:]
 
 
 def _carries_state(cls) -> bool:
