@@ -18,7 +18,10 @@ from optuna.trial import TrialState
 
 from recbole_losses.config import Config
 from recbole_losses.tuning import SpaceError, TuneSettings, objective_function, parse_params, run_study
-from recbole_losses.tuning.budget import counts_toward_budget
+from recbole_losses.tuning.budget import counts_toward_budget, is_surplus
+from recbole_losses.tuning.objective import Objective
+from recbole_losses.tuning.progress import Progress
+from recbole_losses.tuning.report import count_states, trial_rows
 from recbole_losses.tuning.command import main
 from recbole_losses.tuning.sampling import make_pruner
 from recbole_losses.tuning.space import default_params_file, hyper_dir, read_params_file
@@ -232,6 +235,29 @@ def test_two_workers_share_one_sqlite_study(workdir):
     # the worker that finished last tested the selected trial
     summary = json.loads((workdir / "out" / "summary.json").read_text())
     assert summary["best_trial"] == study.best_trial.number == summary["test"]["trial"]
+
+
+def test_a_trial_started_for_a_place_already_taken_ends_before_it_runs(workdir):
+    # Two workers finishing at the same moment each start a trial for the last of 3 places.
+    study = optuna.create_study(direction="maximize")
+    for value in (0.1, 0.2):
+        study.tell(study.ask(), value)
+    first, second = study.ask(), study.ask()
+    assert not is_surplus(study, first.number, 3) and is_surplus(study, second.number, 3)
+    objective = Objective(TuneSettings("MF", "BPR", "ml-100k", 3), {}, workdir / "checkpoints")
+    with pytest.raises(optuna.TrialPruned, match="surplus: the study already holds 3 trials"):
+        objective(second)  # ends before it draws settings or builds a run
+    study.tell(second, state=TrialState.PRUNED)
+    surplus = study.get_trials()[second.number]
+    assert surplus.params == {} and not counts_toward_budget(surplus)
+    assert [row["trial"] for row in trial_rows(study, {})] == [0, 1, first.number]
+    assert count_states(study) == {"complete": 2, "pruned": 0, "failed": 0}
+    lines = []
+    Progress(3, "ndcg@10", lines.append)(study, surplus)
+    assert lines == []
+    # A queued continuation of an interrupted trial is never surplus: its place is the one it continues.
+    study.enqueue_trial({}, user_attrs={"replaces": 0})
+    assert not is_surplus(study, study.ask().number, 3)
 
 
 def test_pruned_trials_stop_at_the_first_report(workdir):

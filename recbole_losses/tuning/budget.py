@@ -41,6 +41,18 @@ def wants_trials(study, n_trials: int) -> bool:
     return bool(queued(study)) or taken(study) < n_trials
 
 
+def is_surplus(study, trial_number: int, n_trials: int) -> bool:
+    """Whether a trial this worker just started is one too many: the trials numbered before it
+    (Optuna numbers trials in the order the storage creates them) already hold ``n_trials``
+    places. Two workers that finish at the same moment may each start a trial for the last place;
+    the later-numbered one is the surplus and ends before it runs. A queued trial (the continuation
+    of an interrupted one) is never surplus: its place is the one it continues."""
+    trials = study.get_trials(deepcopy=False)
+    if {"resumes", "replaces"} & set(trials[trial_number].user_attrs):
+        return False
+    return sum(1 for t in trials[:trial_number] if counts_toward_budget(t)) >= n_trials
+
+
 class Budget:
     """Optuna callback: stop this worker's ``optimize`` once the study holds ``n_trials`` trials and
     none is queued."""
@@ -89,4 +101,4 @@ def enqueue_interrupted_trials(study) -> list[int]:
 
 
 __all__ = ["INTERRUPTED", "Budget", "continuation", "counts_toward_budget", "enqueue_interrupted_trials",
-           "finished_trials", "queued", "replace_stale_trial", "taken", "wants_trials"]
+           "finished_trials", "is_surplus", "queued", "replace_stale_trial", "taken", "wants_trials"]

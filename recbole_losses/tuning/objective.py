@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 
 from ..runner import Run
+from .budget import is_surplus
 from .space import Param
 
 # Defaults of every trial run (a config file or --key=value overrides them): RecBole's progress
@@ -49,6 +50,9 @@ class Objective:
         self.checkpoints = Path(checkpoints)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        if is_surplus(trial.study, trial.number, self.settings.n_trials):
+            trial.set_user_attr("surplus", True)  # holds no place and no settings; not reported
+            raise optuna.TrialPruned(f"surplus: the study already holds {self.settings.n_trials} trials")
         values = {name: param.suggest(trial) for name, param in self.params.items()}
         trial.set_user_attr("config", values)
         folder = self.checkpoints / f"trial-{trial.number}"

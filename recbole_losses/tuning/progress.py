@@ -30,6 +30,8 @@ class Progress:
         self.ran = 0
 
     def __call__(self, study, trial) -> None:
+        if trial.user_attrs.get("surplus"):
+            return
         self.ran += 1
         self.log(self.line(study, trial))
 

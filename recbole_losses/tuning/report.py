@@ -34,6 +34,8 @@ def trial_rows(study, params) -> list[dict]:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
+        if attrs.get("surplus"):
+            continue
         note = attrs.get("error", "")
         if trial.state == TrialState.PRUNED:
             note = f"pruned after epoch {trial.last_step}" if trial.last_step is not None else "pruned"
@@ -57,6 +59,8 @@ def trial_rows(study, params) -> list[dict]:
 def count_states(study) -> dict[str, int]:
     counts = {"complete": 0, "pruned": 0, "failed": 0}
     for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get("surplus"):
+            continue
         if trial.state == TrialState.COMPLETE:
             counts["complete"] += 1
         elif trial.state == TrialState.PRUNED:

@@ -18,7 +18,10 @@ DRAWS = 64
 
 def holds(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether the settings of ``trial`` are taken: trained or training (complete, pruned, failed
-    with an error, running or queued). An interrupted trial's settings are free again."""
+    with an error, running or queued). An interrupted trial's settings are free again, and a
+    surplus trial (started for a place another worker had just taken; never run) holds none."""
+    if trial.user_attrs.get("surplus"):
+        return False
     if trial.state == TrialState.FAIL:
         return "error" in trial.user_attrs
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
