@@ -17,7 +17,7 @@ Nothing here edits RecBole's files.
 - :func:`patch_ncl_kmeans`: ``recbole/model/general_recommender/ncl.py`` ``NCL.run_kmeans`` (the
   E-step of stock NCL) builds ``faiss.Kmeans(..., gpu=True)``: without faiss, or with a faiss that
   has no GPU, ``--model=NCL`` stopped at its first epoch with ``No module named 'faiss'``. Where
-  faiss cannot run on a GPU, the E-step uses :func:`recbole_losses.functional.kmeans` (Lloyd's
+  faiss cannot run on a GPU (checked at the first E-step, not at import), the E-step uses :func:`recbole_losses.functional.kmeans` (Lloyd's
   k-means in torch, on the model's device) and returns what RecBole's returns: the L2-normalised
   centroids and each row's cluster, both tensors on the model's device.
 - ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
@@ -30,6 +30,8 @@ read checkpoints of plain values instead (:mod:`recbole_losses.checkpoint`,
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import scipy.sparse as sp
@@ -92,8 +94,11 @@ def patch_grad_scaler() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1)
 def faiss_gpu_available() -> bool:
-    """Whether faiss is installed with GPU support and sees a GPU (what RecBole's NCL needs)."""
+    """Whether faiss is installed with GPU support and sees a GPU (what RecBole's NCL needs).
+    Asked at NCL's first E-step, not at import: importing faiss and counting GPUs initialises
+    CUDA, which no other run should pay for."""
     try:
         import faiss
     except ImportError:
@@ -112,16 +117,24 @@ def ncl_torch_kmeans(self, x):
     return F.normalize(centroids, p=2, dim=1), assignment
 
 
-def patch_ncl_kmeans(faiss_gpu: bool | None = None) -> bool:
-    """Give RecBole's ``NCL`` the torch k-means where faiss cannot run on a GPU; True if patched
-    now (False: faiss on a GPU is there, or already patched). ``faiss_gpu`` overrides the check."""
+_RECBOLE_RUN_KMEANS = []  # RecBole's own NCL.run_kmeans, kept when patched
+
+
+def _ncl_run_kmeans(self, x):
+    """RecBole's faiss k-means where faiss runs on a GPU, else :func:`ncl_torch_kmeans`."""
+    if faiss_gpu_available():
+        return _RECBOLE_RUN_KMEANS[0](self, x)
+    return ncl_torch_kmeans(self, x)
+
+
+def patch_ncl_kmeans() -> bool:
+    """Route RecBole's ``NCL.run_kmeans`` through :func:`_ncl_run_kmeans`; True if patched now."""
     from recbole.model.general_recommender.ncl import NCL
 
-    if faiss_gpu is None:
-        faiss_gpu = faiss_gpu_available()
-    if faiss_gpu or NCL.run_kmeans is ncl_torch_kmeans:
+    if NCL.run_kmeans is _ncl_run_kmeans:
         return False
-    NCL.run_kmeans = ncl_torch_kmeans
+    _RECBOLE_RUN_KMEANS[:] = [NCL.run_kmeans]
+    NCL.run_kmeans = _ncl_run_kmeans
     return True
 
 

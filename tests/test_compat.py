@@ -78,13 +78,13 @@ def test_kmeans_recovers_separated_clusters():
 def test_ncl_uses_torch_kmeans_only_where_faiss_cannot_run_on_a_gpu(monkeypatch):
     from recbole.model.general_recommender.ncl import NCL
 
-    monkeypatch.setattr(NCL, "run_kmeans", NCL.__dict__["run_kmeans"])  # restored after the test
-    assert NCL.run_kmeans is compat.ncl_torch_kmeans or compat.faiss_gpu_available()
-    original = object()
-    monkeypatch.setattr(NCL, "run_kmeans", original)
-    assert compat.patch_ncl_kmeans(faiss_gpu=True) is False and NCL.run_kmeans is original
-    assert compat.patch_ncl_kmeans(faiss_gpu=False) is True and NCL.run_kmeans is compat.ncl_torch_kmeans
-    assert compat.patch_ncl_kmeans(faiss_gpu=False) is False  # idempotent
+    assert NCL.run_kmeans is compat._ncl_run_kmeans and compat.patch_ncl_kmeans() is False  # idempotent
+    recboles = lambda self, x: "faiss"  # noqa: E731  (stands for RecBole's faiss k-means)
+    monkeypatch.setattr(compat, "_RECBOLE_RUN_KMEANS", [recboles])
+    monkeypatch.setattr(compat, "ncl_torch_kmeans", lambda self, x: "torch")
+    for faiss_gpu, used in [(True, "faiss"), (False, "torch")]:
+        monkeypatch.setattr(compat, "faiss_gpu_available", lambda: faiss_gpu)
+        assert NCL.run_kmeans(None, None) == used
 
 
 def test_ncl_torch_kmeans_returns_what_recboles_returns():
