@@ -51,7 +51,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         if is_surplus(trial.study, trial.number, self.settings.n_trials):
-            trial.set_user_attr("surplus", True)  # holds no place and no settings; not reported
+            trial.set_user_attr("surplus", True)  # read by sampling.is_surplus_trial: holds nothing, not reported
             raise optuna.TrialPruned(f"surplus: the study already holds {self.settings.n_trials} trials")
         values = {name: param.suggest(trial) for name, param in self.params.items()}
         trial.set_user_attr("config", values)

@@ -8,6 +8,7 @@ import time
 from optuna.trial import TrialState
 
 from .budget import finished_trials
+from .sampling import is_surplus_trial
 from .selection import selected_trial
 
 
@@ -30,7 +31,7 @@ class Progress:
         self.ran = 0
 
     def __call__(self, study, trial) -> None:
-        if trial.user_attrs.get("surplus"):
+        if is_surplus_trial(trial):
             return
         self.ran += 1
         self.log(self.line(study, trial))

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from ..commands import TRAIN, TUNE, command_line
 from ..tables import replace_file, write_table
 from .budget import INTERRUPTED
+from .sampling import is_surplus_trial
 from .selection import selected_trial
 
 MIN_TRIALS_FOR_IMPORTANCE = 2
@@ -34,7 +35,7 @@ def trial_rows(study, params) -> list[dict]:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        if attrs.get("surplus"):
+        if is_surplus_trial(trial):
             continue
         note = attrs.get("error", "")
         if trial.state == TrialState.PRUNED:
@@ -59,7 +60,7 @@ def trial_rows(study, params) -> list[dict]:
 def count_states(study) -> dict[str, int]:
     counts = {"complete": 0, "pruned": 0, "failed": 0}
     for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get("surplus"):
+        if is_surplus_trial(trial):
             continue
         if trial.state == TrialState.COMPLETE:
             counts["complete"] += 1

@@ -16,11 +16,17 @@ from .space import Param, SpaceError, space_size
 DRAWS = 64
 
 
+def is_surplus_trial(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` was started for a place another worker had just taken and ended unrun
+    (:func:`.budget.is_surplus`): it holds nothing and no output or progress line shows it."""
+    return bool(trial.user_attrs.get("surplus"))
+
+
 def holds(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether the settings of ``trial`` are taken: trained or training (complete, pruned, failed
     with an error, running or queued). An interrupted trial's settings are free again, and a
     surplus trial (started for a place another worker had just taken; never run) holds none."""
-    if trial.user_attrs.get("surplus"):
+    if is_surplus_trial(trial):
         return False
     if trial.state == TrialState.FAIL:
         return "error" in trial.user_attrs
@@ -121,4 +127,4 @@ def make_sampler(settings, params: dict[str, Param]) -> optuna.samplers.BaseSamp
     return DistinctSampler(base, params, settings.sampler_seed)
 
 
-__all__ = ["DRAWS", "DistinctSampler", "holds", "make_pruner", "make_sampler"]
+__all__ = ["DRAWS", "DistinctSampler", "holds", "is_surplus_trial", "make_pruner", "make_sampler"]
