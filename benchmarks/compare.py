@@ -14,7 +14,8 @@ Every cell is one ``recbole_losses.run`` (the same as the ``run_recbole_losses.p
 recorded with it). A finished cell is appended to ``<out>/results.csv`` at once, keyed by a hash of
 its full configuration, so an interrupted study resumes where it stopped and a finished cell is
 never run again, and a cell stopped in the middle resumes from its last epoch (``resume_checkpoint:
-last``: the same end as an uninterrupted run; its ``seconds`` then count the last sitting only);
+last``: the same end as an uninterrupted run; its ``seconds`` add up every sitting, the epoch a
+stop interrupted excepted);
 ``--reuse DIR`` copies cells another study finished with the same command line
 (the ablation's L_SL, L_PSL and L_CW are the grid's SL, PSL and CW; a sweep's point at the
 preset's own value, e.g. tau+ = 0.1 or noise 0, carries no override and is the grid's cell). After
@@ -203,8 +204,9 @@ def run_cell(cell, dataset, preset, overrides, data_path: str) -> dict:
     result = run(cell["model"], cell["loss"], dataset, config_dict=config)
     test = {k: float(v) for k, v in result["test_result"].items()}
     valid = {k: float(v) for k, v in result["best_valid_result"].items()}
+    seconds = time.time() - start + result.get("resumed_seconds", 0.0)  # earlier sittings of a resumed cell
     return {**{m: test.get(m, "") for m in (*METRICS, *OPTIONAL_METRICS)}, "best_valid_ndcg@20": valid.get("ndcg@20", ""),
-            "seconds": round(time.time() - start, 1)}
+            "seconds": round(seconds, 1)}
 
 
 def _parse(value: str):

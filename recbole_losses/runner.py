@@ -206,8 +206,9 @@ class Run:
         """:meth:`fit`, :meth:`test` and :meth:`close` (the whole of ``recbole_losses.run``); in
         RecBole's multi-process mode the ranks are spawned here and global rank 0's result
         returned (None on the other machines). Returns ``best_valid_score``,
-        ``best_valid_result``, ``test_result``, ``train_epoch_seconds`` and what was resolved from
-        every config layer: ``model``, ``loss``, ``dataset``, ``preset``."""
+        ``best_valid_result``, ``test_result``, ``train_epoch_seconds`` (this process's epochs),
+        ``resumed_seconds`` (the wall seconds earlier sittings of a resumed run spent; 0 for a fresh
+        run) and what was resolved from every config layer: ``model``, ``loss``, ``dataset``, ``preset``."""
         if self.spawns_ranks:
             return distributed.spawn(_run_rank, self.config, (self.spec(),))
         with self:
@@ -221,6 +222,7 @@ class Run:
                 "best_valid_result": best_valid_result,
                 "test_result": test_result,
                 "train_epoch_seconds": list(getattr(self.trainer, "train_epoch_seconds", [])),
+                "resumed_seconds": float(getattr(self.trainer, "resumed_seconds", 0.0)),
                 **resolved_names(self.config),
             }
 

@@ -103,6 +103,10 @@ class RecBoleFixes:
     _saving = False
     _latest_valid_result = None
     _resumed_finished = False
+    # Wall seconds of the run before this process resumed it (a resume point's ``run_seconds``),
+    # and when this process's fit began: a run's ``run_seconds`` span every sitting it took.
+    resumed_seconds = 0.0
+    _fit_started = None
 
     def __init__(self, config, model):
         self.distributed = distributed.is_multi_process(config)
@@ -184,6 +188,7 @@ class RecBoleFixes:
         checkpoint = self._load_model_state(resume_file)
         self.start_epoch = checkpoint["epoch"] + 1
         self._resumed_finished = bool(checkpoint.get("finished"))  # then fit trains nothing
+        self.resumed_seconds = float(checkpoint.get("run_seconds", 0.0))
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
@@ -228,7 +233,7 @@ class RecBoleFixes:
             self._resume_rng = None
         if self._resumed_finished:  # nothing left to train; RecBole's fit would save over the best model
             return self.best_valid_score, self.best_valid_result
-        self._saving = saved
+        self._saving, self._fit_started = saved, time.perf_counter()
         try:
             result = super().fit(train_data, valid_data, verbose=verbose, saved=saved,
                                  show_progress=show_progress, callback_fn=callback_fn)
@@ -254,6 +259,13 @@ class RecBoleFixes:
             (self.epochs if finished else epoch_idx) - 1, verbose=False, saved_model_file=self.resume_point_file,
             extra={"best_file": best_file, "finished": finished},
         )
+
+    @property
+    def run_seconds(self) -> float:
+        """Wall seconds this run has trained and validated so far, earlier sittings included (the
+        epoch a stopped sitting was in is not counted: the resumed run trains it again)."""
+        now = 0.0 if self._fit_started is None else time.perf_counter() - self._fit_started
+        return self.resumed_seconds + now
 
     def _valid_epoch(self, valid_data, show_progress=False):
         valid_score, valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
@@ -287,6 +299,7 @@ class RecBoleFixes:
             "rng": rng,
             "rank_rng": rank_rng,
             "data": self._data_fingerprint,
+            "run_seconds": self.run_seconds,
             **kwargs.pop("extra", {}),
         }
         save_checkpoint(state, saved_model_file)

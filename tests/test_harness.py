@@ -268,3 +268,14 @@ def test_a_results_file_of_the_old_columns_gains_the_new_ones(tmp_path):
     got = rows(tmp_path)
     assert list(got[0]) == compare.FIELDS
     assert [r["precision@20"] for r in got] == ["", "0.5"] and [r["cell_id"] for r in got] == ["1", "2"]
+
+
+def test_a_resumed_cell_counts_the_seconds_of_its_earlier_sittings(monkeypatch):
+    """run_cell's ``seconds`` add the resumed run's ``resumed_seconds`` to this sitting's time."""
+    import recbole_losses
+
+    result = {"test_result": {"ndcg@20": 0.1}, "best_valid_result": {"ndcg@20": 0.09}, "resumed_seconds": 1234.5}
+    monkeypatch.setattr(recbole_losses, "run", lambda *args, **kwargs: result)
+    cell = {"model": "MF", "loss": "SL", "label": "SL", "param": "", "value": ""}
+    metrics = compare.run_cell(cell, "toy", "-", {}, "unused")
+    assert 1234.5 <= metrics["seconds"] < 1234.5 + 60

@@ -140,3 +140,22 @@ def test_a_run_killed_at_a_random_epoch_resumes_to_the_same_end(toy):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "Resume training from epoch" in resumed.stdout + resumed.stderr
     assert results(resumed.stdout) == results(full.stdout) != []
+
+
+def test_a_resumed_run_counts_the_seconds_of_its_earlier_sittings(toy):
+    """The resume point carries the run's wall seconds so far; the resumed run reports them as
+    ``resumed_seconds`` (what compare.py adds to a resumed cell's time), a fresh run reports 0,
+    and the final resume point holds the whole run's seconds, both sittings together."""
+    fresh = run("MF", "SL", "toy", config_dict=_config(toy, "SL", checkpoint_dir=str(toy / "fresh")))
+    assert fresh["resumed_seconds"] == 0.0
+    _, (train, valid, _), _, stopped = build_run("MF", "SL", "toy", config_dict=_config(toy, "SL"))
+    _stop_at(stopped, 3)
+    with pytest.raises(Stop):
+        stopped.fit(train, valid, saved=True)
+    earlier = load_checkpoint(stopped.resume_point_file)["run_seconds"]
+    assert 0.0 < earlier < stopped.run_seconds  # the stopped epoch is not counted
+    resumed = run("MF", "SL", "toy", config_dict=_config(toy, "SL", resume_checkpoint="last"))
+    assert resumed["resumed_seconds"] == earlier
+    points = [f for f in os.listdir(toy / "saved") if f.endswith(".resume.pt")]
+    final = max((load_checkpoint(toy / "saved" / f) for f in points), key=lambda c: c["run_seconds"])
+    assert final["finished"] is True and final["run_seconds"] > earlier
