@@ -115,8 +115,11 @@ class LossRecommender(GeneralRecommender):
             user_rows, item_all, extra_losses = self.backbone.training_embeddings(self.net, user, pos_item)
             user_e, item_e = transform_embeddings(user_rows, item_all, self.score)
             scores = candidate_scores(user_e, item_e, candidates)
-        pos_score, neg_score = scores[:, 0], scores[:, 1 : 1 + neg_item.shape[1]]  # [B], [B, N]
-        sampled_pos_score = None if sampled_pos is None else scores[:, 1 + neg_item.shape[1] :]  # [B, M]
+        # One split, not three slices: its backward writes the [B, 1 + N + M] gradient once, where
+        # each slice's would allocate a zero [B, 1 + N + M] tensor, copy into it and add it up.
+        sizes = [1, neg_item.shape[1]] + ([] if sampled_pos is None else [sampled_pos.shape[1]])
+        pos_score, neg_score, *rest = torch.split(scores, sizes, dim=1)  # [B, 1], [B, N], [B, M]
+        pos_score, sampled_pos_score = pos_score.squeeze(1), rest[0] if rest else None
         loss = self.loss(
             pos_score,
             neg_score,
