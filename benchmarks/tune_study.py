@@ -23,13 +23,16 @@ validation NDCG@20, test Recall@20 / NDCG@20 of the selected trial, chosen setti
 space's size, the summed trial wall time, the command) and ``results.png`` (a bar chart).
 Selection is on validation only; the test figures are the selected trial's, computed once.
 Each worker's progress lines go to ``<out>/<variant>/worker-<k>.log``. Several tune_study processes
-may share one ``--out`` with different ``--variants`` (every study has its own storage); a final
-``--report-only`` run naming all the variants tables them together.
+may share one ``--out`` with different ``--variants`` (every study has its own storage): each
+report keeps the rows the folder's table already holds for other variants of the same dataset and
+model and rewrites only its own, so the table always lists every variant run there; a
+``--report-only`` run naming all the variants refreshes them all.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -187,17 +190,43 @@ def collect(args, variants) -> list[dict]:
 
 
 def _fmt(value) -> str:
+    if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d*(e-?\d+)?|-?\d+e-?\d+|nan", value):
+        value = float(value)  # a number read back from results.csv
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1 else f"{value:.1f}"
     return "" if value is None else str(value)
 
 
+def merged_rows(out: Path, rows: list[dict]) -> list[dict]:
+    """``rows`` with the rows ``<out>/results.csv`` holds for other variants of the same dataset and
+    model (another tune_study run sharing the folder), in the table's order, new variants last."""
+    path = out / "results.csv"
+    if not path.is_file():
+        return rows
+    with open(path, newline="", encoding="utf-8") as fp:
+        old = list(csv.DictReader(fp))
+    same = {(row["dataset"], row["model"]) for row in rows}
+    current = {row["variant"]: row for row in rows}
+    merged = [current.pop(row["variant"], row) for row in old
+              if (row.get("dataset"), row.get("model")) in same or row["variant"] in current]
+    return merged + list(current.values())
+
+
+def _number(value) -> float:
+    """A table cell as a float for the chart (a row read back from results.csv holds strings)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def write_report(args, rows: list[dict], elapsed: dict[str, float]) -> None:
     out = Path(args.out)
+    rows = merged_rows(out, rows)
     shown = ["variant", "pruner", "complete", "pruned", "failed", "best valid ndcg@20", "test recall@20", "test ndcg@20",
              "settings", "grid size", "trial wall s (sum)"]
     notes = []
-    sizes = {row["grid size"] for row in rows}
+    sizes = {str(row["grid size"]) for row in rows}
     if len(sizes) > 1:
         listing = ", ".join(f"{row['variant']} {row['grid size']}" for row in rows)
         notes += [f"Note: the variants' search spaces differ in size (grid points: {listing}).", ""]
@@ -207,9 +236,10 @@ def write_report(args, rows: list[dict], elapsed: dict[str, float]) -> None:
         notes.append(f"- {row['variant']}" + (f" (this run: {took:.0f} s)" if took is not None else "") +
                      f": `{row['command']}`")
     write_table(rows, out / "results.csv", out / "results.md",
-                f"Tuned on validation: {args.dataset} {args.model}, {args.n_trials} trials per variant",
+                f"Tuned on validation: {args.dataset} {args.model}",
                 shown=shown, intro=["Selection on validation NDCG@20 only; the test figures are the selected "
-                                    "trial's, computed once."], notes=notes, cell=_fmt)
+                                    "trial's, computed once. `complete` counts each variant's trials."],
+                notes=notes, cell=_fmt)
     print(f"[tune_study] wrote {out / 'results.md'}, {out / 'results.csv'}", flush=True)
     write_chart(out / "results.png", rows, f"{args.dataset} {args.model}")
 
@@ -224,7 +254,7 @@ def write_chart(path: Path, rows: list[dict], title: str) -> None:
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(rows)), 4))
     for k, (key, label) in enumerate(series):
-        values = [row[key] if isinstance(row[key], (int, float)) and not math.isnan(row[key]) else 0.0 for row in rows]
+        values = [0.0 if math.isnan(_number(row[key])) else _number(row[key]) for row in rows]
         ax.bar([i + (k - 1) * width for i in range(len(rows))], values, width, label=label)
     ax.set_xticks(range(len(rows)), names)
     ax.set_title(f"Tuned on validation: {title}")

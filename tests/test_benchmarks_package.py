@@ -209,3 +209,27 @@ def test_space_size_of_every_shipped_space_and_as_benchmarks_report_it():
     assert sizes["CW"] == 2520 and sizes["PSL"] == 60
     assert all(size is None or size >= 1 for size in sizes.values())
     assert tune_study.searched_space(None, "PSL", ".") == (list(read_params_file(default_params_file("PSL"))), "60")
+
+
+def test_tune_study_reports_keep_the_variants_another_run_tabled_in_the_same_folder(tmp_path):
+    """Two tune_study runs sharing one --out with different variants: the second report keeps the
+    first run's rows (read back from results.csv) and rewrites its own; numbers read back are
+    shown as numbers."""
+    args = tune_study.parse_args(["--dataset=health", "--model=MF", "--n_trials=2", f"--out={tmp_path}"])
+
+    def row(variant, ndcg):
+        return {"variant": variant, "model": "MF", "dataset": "health", "loss": variant, "fixed": "",
+                "pruner": "median", "complete": 2, "pruned": 0, "failed": 0, "best valid ndcg@20": ndcg,
+                "test recall@20": 0.17, "test ndcg@20": 0.13, "best trial": 0, "settings": "{}",
+                "selected settings": "{}", "searched": "", "grid size": 4, "trial wall s (sum)": 700.94,
+                "command": f"cd x && tune {variant}"}
+
+    tune_study.write_report(args, [row("PSL", 0.0859), row("CW", 0.0819)], {})
+    tune_study.write_report(args, [row("CW", 0.0835), row("Talos", 0.089)], {})
+    with open(tmp_path / "results.csv", newline="") as fp:
+        table = list(csv.DictReader(fp))
+    assert [(r["variant"], r["best valid ndcg@20"]) for r in table] == [
+        ("PSL", "0.0859"), ("CW", "0.0835"), ("Talos", "0.089")]
+    text = (tmp_path / "results.md").read_text()
+    assert "| PSL | median | 2 | 0 | 0 | 0.0859 |" in text and "| 700.9 |" in text
+    assert "search spaces differ" not in text
