@@ -19,7 +19,7 @@ Built once from the training split's (user, item) pairs, on any device:
 Randomness comes from ``generator`` or torch's global RNG, so RecBole's ``init_seed`` and the
 DataLoader's per-worker seeding make runs reproducible. On CPU the bulk uniform integers come from
 a NumPy ``Generator`` seeded from that torch RNG at every call (torch's CPU ``randint`` is a
-single-threaded Mersenne twister), membership lookups from NumPy's fancy indexing and hit
+single-threaded Mersenne twister), membership lookups from ``np.take`` and hit
 positions from ``np.flatnonzero``, each faster than its torch counterpart on CPU
 (docs/performance.md, "The sampler on CPU").
 """
