@@ -180,13 +180,22 @@ def collect(args, variants) -> list[dict]:
             "test ndcg@20": test.get("ndcg@20"),
             "best trial": summary.get("best_trial"),
             "settings": json.dumps(summary.get("best_params") or {}),
-            "selected settings": json.dumps(summary.get("best_settings") or {}),  # + the study's fixed overrides
+            "selected settings": json.dumps(selected_settings(args, variant, summary)),
             "searched": ", ".join(keys),
             "grid size": size,
             "trial wall s (sum)": summary.get("wall_seconds"),
             "command": format_command(args, cmd),
         })
     return rows
+
+
+def selected_settings(args, variant: dict[str, str], summary: dict) -> dict:
+    """The selected trial's searched values plus the study's fixed overrides (``--set`` and the
+    variant's own keys), in the order of the study's best settings; the protocol keys the tuner
+    also records there (epochs, metrics, ...) are the dataset's and left out."""
+    fixed = {item.split("=", 1)[0] for item in args.set} | {k for k in variant if k not in TOOL_KEYS}
+    params = summary.get("best_params") or {}
+    return {k: v for k, v in (summary.get("best_settings") or {}).items() if k in params or k in fixed}
 
 
 def _fmt(value) -> str:

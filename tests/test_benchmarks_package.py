@@ -233,3 +233,11 @@ def test_tune_study_reports_keep_the_variants_another_run_tabled_in_the_same_fol
     text = (tmp_path / "results.md").read_text()
     assert "| PSL | median | 2 | 0 | 0 | 0.0859 |" in text and "| 700.9 |" in text
     assert "search spaces differ" not in text
+
+
+def test_tune_study_selected_settings_are_the_searched_values_and_the_fixed_overrides():
+    args = tune_study.parse_args(["--dataset=health", "--n_trials=2", "--set", "learning_rate=0.1"])
+    summary = {"best_params": {"cw_tau": 0.1}, "best_settings": {
+        "model": "MF", "epochs": 200, "learning_rate": 0.1, "cw_weighting": "hcl", "cw_tau": 0.1}}
+    assert tune_study.selected_settings(args, {"loss": "CW", "cw_weighting": "hcl"}, summary) == {
+        "learning_rate": 0.1, "cw_weighting": "hcl", "cw_tau": 0.1}
