@@ -193,9 +193,11 @@ def selected_settings(args, variant: dict[str, str], summary: dict) -> dict:
     """The selected trial's searched values plus the study's fixed overrides (``--set`` and the
     variant's own keys), in the order of the study's best settings; the protocol keys the tuner
     also records there (epochs, metrics, ...) are the dataset's and left out."""
+    settings = summary.get("best_settings") or {}
+    if summary.get("best_params") is None:  # a summary without the searched values: all it holds
+        return settings
     fixed = {item.split("=", 1)[0] for item in args.set} | {k for k in variant if k not in TOOL_KEYS}
-    params = summary.get("best_params") or {}
-    return {k: v for k, v in (summary.get("best_settings") or {}).items() if k in params or k in fixed}
+    return {k: v for k, v in settings.items() if k in summary["best_params"] or k in fixed}
 
 
 def _fmt(value) -> str:
