@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # python benchmarks/compare.py: the repository ro
 
 from benchmarks.paper import paper_loss_order, paper_numbers, paper_rows  # noqa: E402
 from recbole_losses.commands import command_line as render_command  # noqa: E402
-from recbole_losses.tables import markdown_table  # noqa: E402
+from recbole_losses.tables import markdown_table, read_csv  # noqa: E402
 
 PROGRAM = "python run_recbole_losses.py"  # the command recorded with each cell (a checkout's script)
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
@@ -161,11 +161,7 @@ def cell_id(cell, dataset, preset, overrides) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
-def read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+read_rows = read_csv  # a results.csv's rows ([] before the first cell)
 
 
 def append_row(path: Path, row: dict) -> None:

@@ -15,7 +15,6 @@ Writes ``<out>/results.md`` and ``<out>/results.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ if __package__ in (None, ""):  # python benchmarks/tune_combine.py: the reposito
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.paper import paper_numbers  # noqa: E402
-from recbole_losses.tables import write_table  # noqa: E402
+from recbole_losses.tables import read_csv, write_table  # noqa: E402
 
 
 def read_folder(folder: Path) -> list[dict]:
@@ -31,8 +30,7 @@ def read_folder(folder: Path) -> list[dict]:
     path = folder / "results.csv"
     if not path.is_file():
         raise SystemExit(f"{path} not found: run tune_study.py (or its --report-only) for {folder} first")
-    with open(path, newline="") as fp:
-        rows = [{**row, "folder": folder.name} for row in csv.DictReader(fp)]
+    rows = [{**row, "folder": folder.name} for row in read_csv(path)]
     if rows and "selected settings" not in rows[0]:
         raise SystemExit(f"{path} predates the model, dataset and selected-settings columns: rerun "
                          f"tune_study.py --report-only for {folder}")

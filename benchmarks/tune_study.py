@@ -32,7 +32,6 @@ model and rewrites only its own, so the table always lists every variant run the
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -49,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's recbole_losses, as the tuner processes it starts
 
 from recbole_losses.commands import command_line  # noqa: E402
-from recbole_losses.tables import write_table  # noqa: E402
+from recbole_losses.tables import read_csv, write_table  # noqa: E402
 
 # Variant keys that are tuner options, not config overrides.
 TOOL_KEYS = ("loss", "params", "pruner", "warmup_epochs")
@@ -201,34 +200,37 @@ def selected_settings(args, variant: dict[str, str], summary: dict) -> dict:
 
 
 def _fmt(value) -> str:
-    if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d*(e-?\d+)?|-?\d+e-?\d+|nan", value):
-        value = float(value)  # a number read back from results.csv
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1 else f"{value:.1f}"
     return "" if value is None else str(value)
 
 
+# The columns of results.csv that hold numbers (read back as strings).
+NUMBER_COLUMNS = ("complete", "pruned", "failed", "best valid ndcg@20", "test recall@20", "test ndcg@20",
+                  "best trial", "grid size", "trial wall s (sum)")
+
+
+def _read_number(text: str):
+    """A number cell of results.csv as the int or float it was written from (text that is no
+    number, e.g. an empty cell or a ``continuous`` grid size, stays as it is)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def merged_rows(out: Path, rows: list[dict]) -> list[dict]:
     """``rows`` with the rows ``<out>/results.csv`` holds for other variants of the same dataset and
     model (another tune_study run sharing the folder), in the table's order, new variants last."""
-    path = out / "results.csv"
-    if not path.is_file():
-        return rows
-    with open(path, newline="", encoding="utf-8") as fp:
-        old = list(csv.DictReader(fp))
+    old = [{k: _read_number(v) if k in NUMBER_COLUMNS else v for k, v in row.items()}
+           for row in read_csv(out / "results.csv")]
     same = {(row["dataset"], row["model"]) for row in rows}
     current = {row["variant"]: row for row in rows}
     merged = [current.pop(row["variant"], row) for row in old
               if (row.get("dataset"), row.get("model")) in same or row["variant"] in current]
     return merged + list(current.values())
-
-
-def _number(value) -> float:
-    """A table cell as a float for the chart (a row read back from results.csv holds strings)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def write_report(args, rows: list[dict], elapsed: dict[str, float]) -> None:
@@ -237,7 +239,7 @@ def write_report(args, rows: list[dict], elapsed: dict[str, float]) -> None:
     shown = ["variant", "pruner", "complete", "pruned", "failed", "best valid ndcg@20", "test recall@20", "test ndcg@20",
              "settings", "grid size", "trial wall s (sum)"]
     notes = []
-    sizes = {str(row["grid size"]) for row in rows}
+    sizes = {row["grid size"] for row in rows}
     if len(sizes) > 1:
         listing = ", ".join(f"{row['variant']} {row['grid size']}" for row in rows)
         notes += [f"Note: the variants' search spaces differ in size (grid points: {listing}).", ""]
@@ -265,7 +267,7 @@ def write_chart(path: Path, rows: list[dict], title: str) -> None:
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(rows)), 4))
     for k, (key, label) in enumerate(series):
-        values = [0.0 if math.isnan(_number(row[key])) else _number(row[key]) for row in rows]
+        values = [row[key] if isinstance(row[key], (int, float)) and not math.isnan(row[key]) else 0.0 for row in rows]
         ax.bar([i + (k - 1) * width for i in range(len(rows))], values, width, label=label)
     ax.set_xticks(range(len(rows)), names)
     ax.set_title(f"Tuned on validation: {title}")

@@ -17,9 +17,10 @@ Nothing here edits RecBole's files.
 - :func:`patch_ncl_kmeans`: ``recbole/model/general_recommender/ncl.py`` ``NCL.run_kmeans`` (the
   E-step of stock NCL) builds ``faiss.Kmeans(..., gpu=True)``: without faiss, or with a faiss that
   has no GPU, ``--model=NCL`` stopped at its first epoch with ``No module named 'faiss'``. Where
-  faiss cannot run on a GPU (checked at the first E-step, not at import), the E-step uses :func:`recbole_losses.functional.kmeans` (Lloyd's
-  k-means in torch, on the model's device) and returns what RecBole's returns: the L2-normalised
-  centroids and each row's cluster, both tensors on the model's device.
+  faiss cannot run on a GPU (checked at the first E-step, not at import), the E-step uses
+  :func:`recbole_losses.functional.kmeans` (Lloyd's k-means in torch, on the model's device) and
+  returns what RecBole's returns: the L2-normalised centroids and each row's cluster, both tensors
+  on the model's device.
 - ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
   import it (see ``recbole_losses.quick_start``).
 

@@ -47,7 +47,8 @@ def run(
     best-validation checkpoint; every resource the run opened is closed before it returns
     (:meth:`Run.close`). Returns ``best_valid_score``, ``best_valid_result`` and
     ``test_result`` (metric -> float; None without a validation or test), ``train_epoch_seconds``,
-    ``resumed_seconds`` (what earlier sittings of a resumed run spent) and what was resolved from every config layer: ``model``, ``loss``, ``dataset``, ``preset``.
+    ``resumed_seconds`` (what earlier sittings of a resumed run spent) and what was resolved from
+    every config layer: ``model``, ``loss``, ``dataset``, ``preset``.
 
     RecBole's multi-process mode: with ``nproc`` > 1 (in any config layer), ``nproc`` processes
     are spawned on this machine, ranks ``offset`` .. ``offset + nproc - 1`` of ``world_size``

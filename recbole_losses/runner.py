@@ -208,7 +208,8 @@ class Run:
         returned (None on the other machines). Returns ``best_valid_score``,
         ``best_valid_result``, ``test_result``, ``train_epoch_seconds`` (this process's epochs),
         ``resumed_seconds`` (the wall seconds earlier sittings of a resumed run spent; 0 for a fresh
-        run) and what was resolved from every config layer: ``model``, ``loss``, ``dataset``, ``preset``."""
+        run) and what was resolved from every config layer: ``model``, ``loss``, ``dataset``,
+        ``preset``."""
         if self.spawns_ranks:
             return distributed.spawn(_run_rank, self.config, (self.spec(),))
         with self:

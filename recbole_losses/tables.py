@@ -57,6 +57,15 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None,
     return lines
 
 
+def read_csv(path: Path) -> list[dict]:
+    """The rows of a CSV file with a header, as dicts of strings; [] where the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
     """``rows`` as a CSV file with a header (default columns: every key); a missing key is empty."""
     buffer = io.StringIO()
