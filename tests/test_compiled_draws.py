@@ -1,0 +1,138 @@
+"""The compiled negative sampler: the exact stream of its docstring (against a pure-Python
+reference), the same draws for any split over threads, never a training positive, and the NumPy
+fallback with one log line where no compiler works."""
+
+import logging
+
+import pytest
+import torch
+
+from recbole_losses.data import compiled_draws
+from recbole_losses.data.sampler import TrainingItemSampler
+
+needs_compiler = pytest.mark.skipif(compiled_draws.kernel() is None, reason="no C compiler builds the sampler here")
+
+MASK = 2**64 - 1
+U, I = 12, 30
+
+
+def _mix(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+class _Stream:
+    """wyrand from state s_b = mix(seed + b·G), each number bounded by Lemire's method with rejection."""
+
+    def __init__(self, seed, row):
+        self.state = _mix((seed + row * 0x9E3779B97F4A7C15) & MASK)
+
+    def bounded(self, high):
+        while True:
+            self.state = (self.state + 0xA0761D6478BD642F) & MASK
+            t = self.state * (self.state ^ 0xE7037ED1A0B428DB)
+            m = (((t >> 64) ^ t) & MASK) * high
+            if m & MASK >= (2**64 - high) % high:
+                return m >> 64
+
+
+def reference_negatives(sets, users, num, seed, max_rounds):
+    """The draws as the module docstring defines them, one entry at a time."""
+    out = []
+    for b, user in enumerate(users):
+        stream, row = _Stream(seed, b), []
+        for _ in range(num):
+            for _ in range(max_rounds):
+                item = 1 + stream.bounded(I - 1)
+                if item not in sets[user]:
+                    break
+            else:  # the r-th (0-based) item of 1..I-1 the user never interacted with
+                item = sorted(set(range(1, I)) - sets[user])[stream.bounded(I - 1 - len(sets[user]))]
+            row.append(item)
+        out.append(row)
+    return torch.tensor(out)
+
+
+def _pairs():
+    """Users with no, few and almost all items (rows that hit the complement draw)."""
+    g = torch.Generator().manual_seed(5)
+    users = torch.cat([torch.randint(1, U, (60,), generator=g), torch.full((I - 3,), 2)])
+    items = torch.cat([torch.randint(1, I, (60,), generator=g), torch.arange(1, I - 2)])
+    sets = {u: set() for u in range(U)}
+    for u, i in zip(users.tolist(), items.tolist()):
+        sets[u].add(i)
+    return users, items, sets
+
+
+@needs_compiler
+@pytest.mark.parametrize("max_rounds", [20, 2, 0])
+def test_compiled_draws_are_the_documented_stream(max_rounds):
+    users, items, sets = _pairs()
+    s = TrainingItemSampler(users, items, U, I, max_rounds=max_rounds)
+    rows = torch.tensor([2, 0, 5, 2, 7, 11, 3])
+    seed = int(torch.randint(0, 2**62, (), generator=torch.Generator().manual_seed(9)))
+    drawn = s.negatives(rows, 40, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(drawn, reference_negatives(sets, rows.tolist(), 40, seed, max_rounds))
+    for r, u in enumerate(rows.tolist()):
+        assert not set(drawn[r].tolist()) & sets[u]
+
+
+@needs_compiler
+def test_compiled_draws_do_not_depend_on_the_threads(monkeypatch):
+    users, items, _ = _pairs()
+    s = TrainingItemSampler(users, items, U, I)
+    rows = torch.randint(0, U, (101,), generator=torch.Generator().manual_seed(1))
+    one = s.negatives(rows, 64, generator=torch.Generator().manual_seed(4))
+    monkeypatch.setattr(compiled_draws, "MIN_ENTRIES_PER_THREAD", 1)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        split = s.negatives(rows, 64, generator=torch.Generator().manual_seed(4))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, split)
+
+
+@needs_compiler
+def test_compiled_and_numpy_samplers_draw_from_the_same_distribution():
+    """Both are uniform over the user's free items: their frequencies agree (two-sample chi-square)."""
+    users, items, sets = _pairs()
+    free = sorted(set(range(1, I)) - sets[2])
+    counts = []
+    for compiled in (True, False):
+        s = TrainingItemSampler(users, items, U, I, compiled=compiled)
+        draws = s.negatives(torch.tensor([2] * 200), 200, generator=torch.Generator().manual_seed(2)).flatten()
+        counts.append(torch.bincount(draws, minlength=I).double())
+    a, b = counts
+    assert a[free].sum() == b[free].sum() == 40000
+    chi2 = float(((a[free] - b[free]) ** 2 / (a[free] + b[free])).sum())
+    assert chi2 < len(free) + 6 * (2 * len(free)) ** 0.5
+
+
+def test_without_a_compiler_the_sampler_draws_with_numpy_and_says_so(monkeypatch, caplog):
+    users, items, _ = _pairs()
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    compiled_draws.kernel.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger=compiled_draws.__name__):
+            fallback = TrainingItemSampler(users, items, U, I).negatives(
+                torch.arange(U), 30, generator=torch.Generator().manual_seed(3))
+            TrainingItemSampler(users, items, U, I).negatives(torch.arange(U), 30)
+    finally:
+        compiled_draws.kernel.cache_clear()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("compiled negative sampler unavailable (/nonexistent/cc: ")
+    assert lines[0].endswith("drawing negatives with NumPy")
+    numpy = TrainingItemSampler(users, items, U, I, compiled=False).negatives(
+        torch.arange(U), 30, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(fallback, numpy)
+
+
+@needs_compiler
+def test_the_compile_time_is_logged_once_per_process(caplog):
+    compiled_draws.kernel.cache_clear()
+    with caplog.at_level(logging.INFO, logger=compiled_draws.__name__):
+        assert compiled_draws.kernel() is compiled_draws.kernel() is not None
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("compiled the negative sampler with ") and lines[0].endswith(" s")
