@@ -84,7 +84,7 @@ def test_compiled_draws_do_not_depend_on_the_threads(monkeypatch):
     s = TrainingItemSampler(users, items, U, I)
     rows = torch.randint(0, U, (101,), generator=torch.Generator().manual_seed(1))
     one = s.negatives(rows, 64, generator=torch.Generator().manual_seed(4))
-    monkeypatch.setattr(compiled_draws, "MIN_ENTRIES_PER_THREAD", 1)
+    monkeypatch.setattr(compiled_draws, "MIN_PARALLEL_ENTRIES", 1)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(3)

@@ -2,7 +2,7 @@
  * (recbole_losses/data/compiled_draws.py builds and calls this file; docs/performance.md).
  *
  * Row b of the [B, num] output has its own random stream, so any split of the rows over threads
- * gives the same draws: wyrand (a Weyl sequence of step P0 through a 128-bit multiply-fold)
+ * (OpenMP; built with -fopenmp the library shares torch's own OpenMP runtime) gives the same draws: wyrand (a Weyl sequence of step P0 through a 128-bit multiply-fold)
  * started at state s_b = mix(seed + b * G) (SplitMix64's mixer and Weyl constant). Each number
  * becomes an integer in [0, range) by Lemire's multiply-shift with rejection (exactly uniform).
  * An entry takes the first draw from the items 1..n_items-1 that is not a training positive of
@@ -12,6 +12,13 @@
  * the user's k-th training item (binary search). */
 #include <stdint.h>
 #include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_max_threads(void) { return 1; }
+static inline int omp_get_thread_num(void) { return 0; }
+#endif
 
 #define P0 0xa0761d6478bd642fULL
 #define P1 0xe7037ed1a0b428dbULL
@@ -53,13 +60,19 @@ static inline int64_t count_at_most(const int64_t *first, int64_t n, int64_t val
     return lo - first;
 }
 
-/* Rows [row_begin, row_end) of out; returns 0, or -1 where the bit set cannot be allocated. */
-int draw_negatives(int64_t *out, const int64_t *users, int64_t row_begin, int64_t row_end, int64_t num,
-                   const int64_t *indptr, const int64_t *indices, const int64_t *free_keys,
-                   int64_t n_items, uint64_t seed, int64_t max_rounds) {
-    uint64_t *is_positive = calloc((size_t)(n_items + 63) / 64, sizeof(uint64_t));
-    if (is_positive == NULL) return -1;
-    for (int64_t b = row_begin; b < row_end; b++) {
+/* The [rows, num] negatives of users[0..rows) into out, rows split over OpenMP threads when there are
+ * at least min_parallel_entries entries; returns 0, or -1 where the bit sets cannot be allocated. */
+int draw_negatives(int64_t *out, const int64_t *users, int64_t rows, int64_t num, const int64_t *indptr,
+                   const int64_t *indices, const int64_t *free_keys, int64_t n_items, uint64_t seed,
+                   int64_t max_rounds, int64_t min_parallel_entries) {
+    const int parallel = rows * num >= min_parallel_entries;
+    const int threads = parallel ? omp_get_max_threads() : 1;
+    const size_t words = (size_t)(n_items + 63) / 64;
+    uint64_t *bit_sets = calloc((size_t)threads * words, sizeof(uint64_t));
+    if (bit_sets == NULL) return -1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
+    for (int64_t b = 0; b < rows; b++) {
+        uint64_t *is_positive = bit_sets + (size_t)omp_get_thread_num() * words;
         const int64_t user = users[b], first = indptr[user], degree = indptr[user + 1] - first;
         const int64_t *positives = indices + first;
         for (int64_t k = 0; k < degree; k++) is_positive[positives[k] >> 6] |= 1ULL << (positives[k] & 63);
@@ -82,6 +95,6 @@ int draw_negatives(int64_t *out, const int64_t *users, int64_t row_begin, int64_
         }
         for (int64_t k = 0; k < degree; k++) is_positive[positives[k] >> 6] = 0;
     }
-    free(is_positive);
+    free(bit_sets);
     return 0;
 }
