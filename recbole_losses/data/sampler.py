@@ -20,7 +20,7 @@ Built once from the training split's (user, item) pairs, on any device:
 Randomness comes from ``generator`` or torch's global RNG, so RecBole's ``init_seed`` and the
 DataLoader's per-worker seeding make runs reproducible. On CPU, uniform negatives are drawn and
 checked in one compiled pass where a C compiler works (``compiled=True``, the default;
-:mod:`recbole_losses.data.compiled_draws`: the same distribution, its own random stream, seeded
+:mod:`recbole_losses.native`: the same distribution, its own random stream, seeded
 from that torch RNG; no membership table is read). Otherwise the bulk uniform integers come from
 a NumPy ``Generator`` seeded from that torch RNG at every call (torch's CPU ``randint`` is a
 single-threaded Mersenne twister), membership lookups from ``np.take`` and hit
@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import compiled_draws
+from .. import native
 
 DISTRIBUTIONS = ("uniform", "popularity")
 
@@ -128,10 +128,10 @@ class TrainingItemSampler:
 
     def _uniform_negatives(self, users, num, generator):
         self._check_free(users)
-        if self.compiled and users.device.type == "cpu" and (function := compiled_draws.kernel()) is not None:
+        if self.compiled and users.device.type == "cpu" and self.n_items < 2**32 and native.library() is not None:
             seed = int(torch.randint(0, 2**62, (), generator=generator))
-            return compiled_draws.negatives(function, users, num, self.indptr, self.indices, self.free_keys,
-                                            self.n_items, seed, self.max_rounds)
+            return native.draw_negatives(users, num, self.indptr, self.indices, self.free_keys, self.n_items, seed,
+                                         self.max_rounds)
         draw = uniform_integers(1, self.n_items, generator, users.device)
         return self._reject_positives(users, draw((users.shape[0], num)), generator, draw)
 

@@ -1,16 +1,17 @@
-"""The compiled negative sampler: the exact stream of its docstring (against a pure-Python
-reference), the same draws for any split over threads, never a training positive, and the NumPy
-fallback with one log line where no compiler works."""
+"""The package's C kernels: the compiled sampler's exact stream (against a pure-Python reference),
+the same draws for any split over threads, never a training positive; the counting sort of the
+fused scoring equal to the stable sort; the torch/NumPy fallbacks with one log line where no
+compiler works."""
 
 import logging
 
 import pytest
 import torch
 
-from recbole_losses.data import compiled_draws
+from recbole_losses import native, scoring
 from recbole_losses.data.sampler import TrainingItemSampler
 
-needs_compiler = pytest.mark.skipif(compiled_draws.kernel() is None, reason="no C compiler builds the sampler here")
+needs_compiler = pytest.mark.skipif(native.library() is None, reason="no C compiler builds the sampler here")
 
 MASK = 2**64 - 1
 U, I = 12, 30
@@ -23,18 +24,25 @@ def _mix(z):
 
 
 class _Stream:
-    """wyrand from state s_b = mix(seed + b·G), each number bounded by Lemire's method with rejection."""
+    """wyrand from state s_b = mix(seed + b·G), each 64-bit number served as two 32-bit halves
+    (low first), each half bounded by Lemire's method with rejection."""
 
     def __init__(self, seed, row):
-        self.state = _mix((seed + row * 0x9E3779B97F4A7C15) & MASK)
+        self.state, self.halves = _mix((seed + row * 0x9E3779B97F4A7C15) & MASK), []
+
+    def _next32(self):
+        if not self.halves:
+            self.state = (self.state + 0xA0761D6478BD642F) & MASK
+            t = self.state * (self.state ^ 0xE7037ED1A0B428DB)
+            x = ((t >> 64) ^ t) & MASK
+            self.halves = [x >> 32, x & 0xFFFFFFFF]
+        return self.halves.pop()
 
     def bounded(self, high):
         while True:
-            self.state = (self.state + 0xA0761D6478BD642F) & MASK
-            t = self.state * (self.state ^ 0xE7037ED1A0B428DB)
-            m = (((t >> 64) ^ t) & MASK) * high
-            if m & MASK >= (2**64 - high) % high:
-                return m >> 64
+            m = self._next32() * high
+            if m & 0xFFFFFFFF >= (2**32 - high) % high:
+                return m >> 32
 
 
 def reference_negatives(sets, users, num, seed, max_rounds):
@@ -84,7 +92,7 @@ def test_compiled_draws_do_not_depend_on_the_threads(monkeypatch):
     s = TrainingItemSampler(users, items, U, I)
     rows = torch.randint(0, U, (101,), generator=torch.Generator().manual_seed(1))
     one = s.negatives(rows, 64, generator=torch.Generator().manual_seed(4))
-    monkeypatch.setattr(compiled_draws, "MIN_PARALLEL_ENTRIES", 1)
+    monkeypatch.setattr(native, "MIN_PARALLEL_ENTRIES", 1)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(3)
@@ -113,17 +121,17 @@ def test_compiled_and_numpy_samplers_draw_from_the_same_distribution():
 def test_without_a_compiler_the_sampler_draws_with_numpy_and_says_so(monkeypatch, caplog):
     users, items, _ = _pairs()
     monkeypatch.setenv("CC", "/nonexistent/cc")
-    compiled_draws.kernel.cache_clear()
+    native.library.cache_clear()
     try:
-        with caplog.at_level(logging.INFO, logger=compiled_draws.__name__):
+        with caplog.at_level(logging.INFO, logger=native.__name__):
             fallback = TrainingItemSampler(users, items, U, I).negatives(
                 torch.arange(U), 30, generator=torch.Generator().manual_seed(3))
             TrainingItemSampler(users, items, U, I).negatives(torch.arange(U), 30)
     finally:
-        compiled_draws.kernel.cache_clear()
+        native.library.cache_clear()
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 1 and lines[0].startswith("compiled negative sampler unavailable (/nonexistent/cc: ")
-    assert lines[0].endswith("drawing negatives with NumPy")
+    assert len(lines) == 1 and lines[0].startswith("C kernels unavailable (/nonexistent/cc: ")
+    assert lines[0].endswith("using the torch/NumPy paths")
     numpy = TrainingItemSampler(users, items, U, I, compiled=False).negatives(
         torch.arange(U), 30, generator=torch.Generator().manual_seed(3))
     assert torch.equal(fallback, numpy)
@@ -131,8 +139,57 @@ def test_without_a_compiler_the_sampler_draws_with_numpy_and_says_so(monkeypatch
 
 @needs_compiler
 def test_the_compile_time_is_logged_once_per_process(caplog):
-    compiled_draws.kernel.cache_clear()
-    with caplog.at_level(logging.INFO, logger=compiled_draws.__name__):
-        assert compiled_draws.kernel() is compiled_draws.kernel() is not None
+    native.library.cache_clear()
+    with caplog.at_level(logging.INFO, logger=native.__name__):
+        assert native.library() is native.library() is not None
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 1 and lines[0].startswith("compiled the negative sampler with ") and lines[0].endswith(" s")
+    assert len(lines) == 1 and lines[0].startswith("compiled the C kernels with ") and lines[0].endswith(" s")
+
+
+def test_turned_off_by_the_environment(monkeypatch, caplog):
+    monkeypatch.setenv("RECBOLE_LOSSES_NATIVE", "0")
+    native.library.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger=native.__name__):
+            assert native.library() is None
+    finally:
+        native.library.cache_clear()
+    assert [r.getMessage() for r in caplog.records] == [
+        "C kernels turned off (RECBOLE_LOSSES_NATIVE=0); using the torch/NumPy paths"]
+
+
+def _sorted_grouping(items, n_items):
+    """The reference: a stable argsort of the flat items, and the segment starts from the counts."""
+    flat = items.reshape(-1)
+    order = torch.sort(flat, stable=True).indices
+    counts = torch.bincount(flat, minlength=n_items)
+    return torch.cumsum(counts, 0) - counts, order, order // items.shape[1]
+
+
+@needs_compiler
+@pytest.mark.parametrize("shape,n_items", [((1, 1), 1), ((5, 4), 3), ((64, 33), 500), ((300, 257), 7000)])
+def test_counting_sort_groups_like_a_stable_sort(shape, n_items, monkeypatch):
+    g = torch.Generator().manual_seed(shape[0])
+    items = torch.randint(0, n_items, shape, generator=g)
+    items[0] = items[0, 0]  # repeated candidates in a row
+    monkeypatch.setattr(native, "MIN_PARALLEL_ENTRIES", 1)  # threads split the rows even here
+    got = native.group_by_item(items, n_items)
+    for a, b in zip(got, _sorted_grouping(items, n_items)):
+        assert a.dtype == torch.int32 and torch.equal(a.long(), b)
+
+
+@needs_compiler
+def test_fused_scoring_gradients_are_bit_identical_with_and_without_the_kernels(monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    user = torch.randn(40, 8, generator=g, requires_grad=True)
+    table = torch.randn(900, 8, generator=g, requires_grad=True)
+    items = torch.randint(0, 900, (40, 30), generator=g)
+    items[:, :4] = items[:, :1]
+    weights = torch.randn(40, 30, generator=g)
+    grads = {}
+    for built in (True, False):
+        if not built:
+            monkeypatch.setattr(native, "library", lambda: None)
+        scores = scoring.SampledScores.apply(user, table, items)
+        grads[built] = torch.autograd.grad(scores, (user, table), weights)
+    assert all(torch.equal(a, b) for a, b in zip(grads[True], grads[False]))
