@@ -14,6 +14,9 @@
  * r-th free item is 1 + r + #{k : q_k <= r}, q_k = free_keys[k] - user * n_items the number of
  * free items below the user's k-th training item (binary search).
  *
+ * draw_positives: the M sampled positives of each row, uniform with replacement over the user's
+ * training items, on the same kind of row stream.
+ *
  * group_by_item: a stable counting sort of the [B, K] candidate items, the grouping behind the
  * item gradient of the fused candidate scoring (recbole_losses/scoring.py): the same permutation
  * as a stable sort by (item, row). */
@@ -119,6 +122,21 @@ int draw_negatives(int64_t *out, const int64_t *users, int64_t rows, int64_t num
         for (int64_t k = 0; k < degree; k++) is_positive[positives[k] >> 6] = 0;
     }
     free(bit_sets);
+    return 0;
+}
+
+/* The [rows, num] positives of users[0..rows): draws with replacement from each user's training
+ * items indices[indptr[u]..indptr[u+1]), row b on the stream of draw_negatives (from its own seed).
+ * Returns 0, or -2 where a user has no training items (nothing is drawn then). */
+int draw_positives(int64_t *out, const int64_t *users, int64_t rows, int64_t num, const int64_t *indptr,
+                   const int64_t *indices, uint64_t seed) {
+    for (int64_t b = 0; b < rows; b++)
+        if (indptr[users[b] + 1] == indptr[users[b]]) return -2;
+    for (int64_t b = 0; b < rows; b++) {
+        const int64_t first = indptr[users[b]], degree = indptr[users[b] + 1] - first;
+        stream_t stream = {mix(seed + (uint64_t)b * 0x9e3779b97f4a7c15ULL), 0, 0};
+        for (int64_t j = 0; j < num; j++) out[b * num + j] = indices[first + bounded(&stream, (uint32_t)degree)];
+    }
     return 0;
 }
 

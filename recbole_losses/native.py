@@ -8,6 +8,8 @@ r"""The package's C kernels (``native.c``, shipped beside this module), compiled
   used as two 32-bit halves, each bounded by Lemire's multiply-shift with rejection), so the draws are exactly uniform over the items the user
   has not interacted with, and the same for any number of threads; the stream is not NumPy's, so
   ``compiled_sampler: False`` keeps the NumPy draws.
+- ``draw_positives``: the M sampled positives of each row, on the same kind of row stream (one
+  call instead of eight small torch operations).
 - ``group_by_item``: the stable counting sort behind the item gradient of the fused candidate
   scoring (:func:`recbole_losses.scoring.group_by_item`): the same permutation as a stable sort of
   (item, row) keys, in two passes instead of a radix sort and a bincount.
@@ -40,6 +42,7 @@ MIN_PARALLEL_ENTRIES = 1 << 16
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {  # name: argument types (every kernel returns 0, or -1 when out of memory)
     "draw_negatives": [_P, _P, _I, _I, _P, _P, _P, _I, ctypes.c_uint64, _I, _I],
+    "draw_positives": [_P, _P, _I, _I, _P, _P, ctypes.c_uint64],
     "group_by_item": [_P, _I, _I, _I, _P, _P, _P, _I],
 }
 _logger = logging.getLogger(__name__)
@@ -96,6 +99,17 @@ def draw_negatives(users: torch.Tensor, num: int, indptr: torch.Tensor, indices:
                                     indices.data_ptr(), free_keys.data_ptr(), n_items, seed, max_rounds,
                                     MIN_PARALLEL_ENTRIES), f"the sampler's bit sets of {n_items} items")
     return out
+
+
+def draw_positives(users: torch.Tensor, num: int, indptr: torch.Tensor, indices: torch.Tensor,
+                   seed: int) -> torch.Tensor | None:
+    """[B, num] draws with replacement from each CPU user's training items (CSR ``indptr``,
+    ``indices``) from ``seed``; None where a user has no training items."""
+    users = users.to(torch.long).contiguous()
+    out = torch.empty(users.shape[0], num, dtype=torch.long)
+    status = library().draw_positives(out.data_ptr(), users.data_ptr(), users.shape[0], num, indptr.data_ptr(),
+                                      indices.data_ptr(), seed)
+    return None if status == -2 else out
 
 
 def group_by_item(items: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

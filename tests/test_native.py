@@ -87,6 +87,20 @@ def test_compiled_draws_are_the_documented_stream(max_rounds):
 
 
 @needs_compiler
+def test_compiled_positives_are_the_documented_stream():
+    users, items, sets = _pairs()
+    s = TrainingItemSampler(users, items, U, I)
+    rows = torch.tensor([2, 5, 2, 7, 11, 3])
+    seed = int(torch.randint(0, 2**62, (), generator=torch.Generator().manual_seed(4)))
+    drawn = s.positives(rows, 25, generator=torch.Generator().manual_seed(4))
+    expected = [[sorted(sets[u])[stream.bounded(len(sets[u]))] for _ in range(25)]
+                for stream, u in ((_Stream(seed, b), u) for b, u in enumerate(rows.tolist()))]
+    assert torch.equal(drawn, torch.tensor(expected))
+    with pytest.raises(ValueError, match=r"users \[0\] have no training items"):
+        s.positives(torch.tensor([2, 0]), 3)
+
+
+@needs_compiler
 def test_compiled_draws_do_not_depend_on_the_threads(monkeypatch):
     users, items, _ = _pairs()
     s = TrainingItemSampler(users, items, U, I)

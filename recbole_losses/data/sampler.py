@@ -19,9 +19,9 @@ Built once from the training split's (user, item) pairs, on any device:
 
 Randomness comes from ``generator`` or torch's global RNG, so RecBole's ``init_seed`` and the
 DataLoader's per-worker seeding make runs reproducible. On CPU, uniform negatives are drawn and
-checked in one compiled pass where a C compiler works (``compiled=True``, the default;
-:mod:`recbole_losses.native`: the same distribution, its own random stream, seeded
-from that torch RNG; no membership table is read). Otherwise the bulk uniform integers come from
+checked in one compiled pass, and positives drawn in one call, where a C compiler works
+(``compiled=True``, the default; :mod:`recbole_losses.native`: the same distributions, their own
+random stream, seeded from that torch RNG; no membership table is read). Otherwise the bulk uniform integers come from
 a NumPy ``Generator`` seeded from that torch RNG at every call (torch's CPU ``randint`` is a
 single-threaded Mersenne twister), membership lookups from ``np.take`` and hit
 positions from ``np.flatnonzero``, each faster than its torch counterpart on CPU
@@ -103,6 +103,11 @@ class TrainingItemSampler:
 
     def positives(self, users: torch.Tensor, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """[B, num] items drawn uniformly with replacement from each user's training items."""
+        if self._uses_native(users):
+            seed = int(torch.randint(0, 2**62, (), generator=generator))
+            drawn = native.draw_positives(users, num, self.indptr, self.indices, seed)
+            if drawn is not None:
+                return drawn
         degree = self.degree[users]
         if bool((degree == 0).any()):
             bad = users[degree == 0][:5].tolist()
@@ -128,7 +133,7 @@ class TrainingItemSampler:
 
     def _uniform_negatives(self, users, num, generator):
         self._check_free(users)
-        if self.compiled and users.device.type == "cpu" and self.n_items < 2**32 and native.library() is not None:
+        if self._uses_native(users):
             seed = int(torch.randint(0, 2**62, (), generator=generator))
             return native.draw_negatives(users, num, self.indptr, self.indices, self.free_keys, self.n_items, seed,
                                          self.max_rounds)
@@ -165,6 +170,9 @@ class TrainingItemSampler:
         r = (u * free).long().clamp_(max=free - 1)
         below = torch.searchsorted(self.free_keys, users * self.n_items + r, right=True) - self.indptr[users]
         return 1 + r + below
+
+    def _uses_native(self, users) -> bool:
+        return self.compiled and users.device.type == "cpu" and self.n_items < 2**32 and native.library() is not None
 
     def _check_free(self, users):
         free = self.free[users]
