@@ -207,3 +207,15 @@ def test_fused_scoring_gradients_are_bit_identical_with_and_without_the_kernels(
         scores = scoring.SampledScores.apply(user, table, items)
         grads[built] = torch.autograd.grad(scores, (user, table), weights)
     assert all(torch.equal(a, b) for a, b in zip(grads[True], grads[False]))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_compiled_sampler_key_reaches_the_sampler(workdir, compiled):
+    from recbole.data import create_dataset
+
+    from recbole_losses import Config
+    from recbole_losses.data.dataloader import data_preparation
+
+    config = Config("MF", "ml-100k", config_dict={"loss": "SL", "neg_num": 5, "compiled_sampler": compiled})
+    train, _, _ = data_preparation(config, create_dataset(config))
+    assert train.item_sampler.compiled is compiled
