@@ -17,7 +17,9 @@ its presets run). Measured first, at torch's thread count (best of 7):
 The floor of each part is its work divided by the rate of the primitive it needs, and the step's
 floor their sum (parts run one after another; each at its own machine limit):
 
-- sampling: B·N uniform integers drawn and written (8 bytes each) and B·N membership reads;
+- sampling: B·N uniform integers written (8 bytes each); the draws and their membership checks
+  can stay in registers and the first-level cache (the compiled sampler checks a bit set of the
+  row's user, 5 KiB on Gowalla), so no read of memory is counted for them;
 - candidate scores: B·K row gathers (K = 1 + N + M) forward, the same for the user gradient and
   for the item gradient (a scatter of B·K rows: at least a gather's cost);
 - the loss: ``--passes`` transcendental passes over [B, N] forward and backward (CW: one log and
@@ -72,7 +74,7 @@ def floors(args, rates):
     bn, bk = args.batch * args.negs, args.batch * k
     gb = rates["stream"] * 1e9
     parts = {
-        "sampling (B·N draws written, B·N membership reads)": 2 * 8 * bn / gb + bn / rates["gather"],
+        "sampling (B·N draws written)": 8 * bn / gb,
         "candidate scores, forward (B·K row gathers)": bk / rates["gather"],
         "loss forward + backward (transcendental passes over [B, N])": args.passes * bn / rates["transcendental"],
         "user gradient (B·K row gathers)": bk / rates["gather"],

@@ -204,6 +204,7 @@ SPECS: dict[str, Rule] = {
     "neg_distribution": choice(DISTRIBUTIONS),
     "neg_alpha": number(0),
     "neg_noise_ratio": number(0, 1, closed="left", none=True),
+    "compiled_sampler": BOOL,
     "score": choice(SCORE_FUNCTIONS, none=True),
     "preset": _OPTIONAL_TEXT,
     "resume_checkpoint": _OPTIONAL_TEXT,

@@ -13,8 +13,8 @@ Candidate scoring, :math:`s_{bk} = \langle u_b, v_{c_{bk}} \rangle` for the [B, 
   candidates), one dot product per candidate;
 - backward: :math:`\partial u_b = \sum_k g_{bk} v_{c_{bk}}` as an ``embedding_bag`` weighted sum
   over each row's candidates, and :math:`\partial v_i = \sum_{(b,k): c_{bk}=i} g_{bk} u_b` as
-  segment sums over the candidates sorted by item (one stable sort, an ``embedding_bag`` whose
-  bags are the items), so only the item rows touched receive a gradient and nothing of size
+  segment sums over the candidates grouped by item (a counting sort in C on CPU, else one stable
+  sort: :func:`group_by_item`; then an ``embedding_bag`` whose bags are the items), so only the item rows touched receive a gradient and nothing of size
   [B·K, d] is scattered.
 
 Where the catalogue is small against the candidates (at most ``FUSED_MIN_RATIO`` items per
@@ -31,6 +31,8 @@ import warnings
 
 import torch
 import torch.nn.functional as F
+
+from . import native
 
 SCORE_FUNCTIONS = ("dot", "cos", "half_cos")
 
@@ -95,8 +97,14 @@ def _sampled_dot(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Te
     return torch.sparse.sampled_addmm(pattern, user_e, item_table.T).values().view(b, k)
 
 
-def _item_gradient(user_e: torch.Tensor, n_items: int, items: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """[I, d]: row i is Σ over candidates (b, k) with items[b, k] = i of grad[b, k] · user_e[b]."""
+def group_by_item(items: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The candidates ``items`` [B, K] grouped by item: ``offsets`` [I] (where each item's run
+    starts), ``order`` [B·K] (flat candidate indices, items ascending, flat index ascending within an
+    item) and ``rows`` [B·K] (the row of each). On CPU a counting sort in C where the package's
+    kernels are built (:mod:`recbole_losses.native`), else one stable sort of (item, row) keys:
+    the same permutation either way."""
+    if items.device.type == "cpu" and items.numel() < 2**31 and native.library() is not None:
+        return native.group_by_item(items, n_items)
     b = items.shape[0]
     shift = max(b - 1, 1).bit_length()  # key = item · 2^shift + row: sorting by it groups by item
     # int32 keys where they fit: a stable sort of integers is a radix sort, faster on fewer bytes
@@ -105,8 +113,13 @@ def _item_gradient(user_e: torch.Tensor, n_items: int, items: torch.Tensor, grad
     keys, order = torch.sort((items.to(dtype) << shift).add_(rows).reshape(-1), stable=True)
     counts = torch.bincount(keys >> shift, minlength=n_items)
     offsets = (torch.cumsum(counts, 0) - counts).to(dtype)  # where each item's segment starts
-    return F.embedding_bag(keys & ((1 << shift) - 1), user_e, offsets, mode="sum",
-                           per_sample_weights=grad.reshape(-1)[order])
+    return offsets, order, keys & ((1 << shift) - 1)
+
+
+def _item_gradient(user_e: torch.Tensor, n_items: int, items: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """[I, d]: row i is Σ over candidates (b, k) with items[b, k] = i of grad[b, k] · user_e[b]."""
+    offsets, order, rows = group_by_item(items, n_items)
+    return F.embedding_bag(rows, user_e, offsets, mode="sum", per_sample_weights=grad.reshape(-1)[order])
 
 
 class SampledScores(torch.autograd.Function):
@@ -192,6 +205,7 @@ __all__ = [
     "candidate_scores",
     "dense_candidate_scores",
     "fused_scoring_available",
+    "group_by_item",
     "normalize_rows",
     "transform_embeddings",
 ]

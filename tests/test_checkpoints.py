@@ -67,7 +67,9 @@ def test_resume_without_the_random_state_would_diverge(toy):
     resumed.resume_checkpoint(stopped.saved_model_file)
     resumed._resume_rng = None
     resumed.fit(train, valid, saved=False)
-    assert not torch.equal(resumed_model.state_dict()["loss.margin"], model.state_dict()["loss.margin"])
+    # any parameter or state: the loss's margins alone can saturate at their bound either way
+    full, other = model.state_dict(), resumed_model.state_dict()
+    assert any(not torch.equal(full[name], other[name]) for name in full)
 
 
 def test_checkpoint_loads_safely_and_rebuilds_the_model_for_inference(toy):

@@ -21,17 +21,18 @@ def train_sets(users, items):
     return sets
 
 
-MEMBERSHIP = {  # which membership structure the sampler uses
-    "table": {},
-    "bitmap": {"table_bytes": 0},
-    "searchsorted": {"table_bytes": 0, "bitmap_bytes": 0},
+MEMBERSHIP = {  # which membership structure the NumPy path uses
+    "table": {"compiled": False},
+    "bitmap": {"table_bytes": 0, "compiled": False},
+    "searchsorted": {"table_bytes": 0, "bitmap_bytes": 0, "compiled": False},
 }
+SAMPLERS = {**MEMBERSHIP, "compiled": {}}  # the compiled sampler (NumPy where no compiler works)
 
 
-@pytest.fixture(params=list(MEMBERSHIP))
+@pytest.fixture(params=list(SAMPLERS))
 def sampler(request):
     users, items = toy_pairs()
-    return TrainingItemSampler(users, items, U, I, **MEMBERSHIP[request.param])
+    return TrainingItemSampler(users, items, U, I, **SAMPLERS[request.param])
 
 
 def test_negatives_never_training_positives_and_shape(sampler):
@@ -55,11 +56,12 @@ def test_sampled_positives_are_training_positives(sampler):
         assert set(pos[r].tolist()) <= sets[u]
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("max_rounds", [20, 0])
-def test_negatives_uniform_over_the_complement(max_rounds):
+def test_negatives_uniform_over_the_complement(max_rounds, compiled):
     """Rejection rounds and the exact complement fallback both give uniform draws (chi-square)."""
     users, items = toy_pairs(1)
-    s = TrainingItemSampler(users, items, U, I, max_rounds=max_rounds)
+    s = TrainingItemSampler(users, items, U, I, max_rounds=max_rounds, compiled=compiled)
     u = users[:1]
     free = sorted(set(range(1, I)) - train_sets(users, items)[int(u)])
     draws = s.negatives(u, 40000, generator=torch.Generator().manual_seed(3))[0]
@@ -118,6 +120,9 @@ def test_table_bitmap_and_searchsorted_membership_agree_with_the_pairs():
     users, items = toy_pairs(2, 500)
     pairs = set(zip(users.tolist(), items.tolist()))
     samplers = {kind: TrainingItemSampler(users, items, U, I, **kw) for kind, kw in MEMBERSHIP.items()}
+    assert all(s.table is None and s.bitmap is None for s in samplers.values())  # built at the first lookup
+    for s in samplers.values():
+        s.is_training_positive(users[:1], items[:1])
     assert samplers["table"].table is not None
     assert samplers["bitmap"].table is None and samplers["bitmap"].bitmap is not None
     assert samplers["searchsorted"].table is None and samplers["searchsorted"].bitmap is None

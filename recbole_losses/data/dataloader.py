@@ -37,6 +37,7 @@ class SampledTrainDataLoader(TrainDataLoader):
             n_items=dataset.item_num,
             distribution=config["neg_distribution"],
             alpha=config["neg_alpha"],
+            compiled=config["compiled_sampler"],
         )
         self.neg_item_field = config["NEG_PREFIX"] + dataset.iid_field
         check_trainable(dataset, self.item_sampler)

@@ -7,7 +7,8 @@ Built once from the training split's (user, item) pairs, on any device:
   items, re-draw only the entries that hit a training positive, for up to ``max_rounds`` rounds;
   membership is one lookup in a (user, item) byte table (``n_users·n_items`` bytes, used up to
   ``table_bytes``), else in a packed bitmap (an eighth of that, up to ``bitmap_bytes``), else a
-  ``searchsorted`` over the sorted training keys. Entries
+  ``searchsorted`` over the sorted training keys (the table or bitmap is built at the first
+  lookup). Entries
   still colliding after ``max_rounds`` (users who interacted with most items) get an exact draw
   from the complement without rejection: with the user's sorted positives p_0 < p_1 < ... and
   q_k = (p_k − 1) − k the number of free items below p_k, the r-th free item (0-based) is
@@ -17,7 +18,10 @@ Built once from the training split's (user, item) pairs, on any device:
 - positives: M draws with replacement from the user's training items (CSR of the training split).
 
 Randomness comes from ``generator`` or torch's global RNG, so RecBole's ``init_seed`` and the
-DataLoader's per-worker seeding make runs reproducible. On CPU the bulk uniform integers come from
+DataLoader's per-worker seeding make runs reproducible. On CPU, uniform negatives are drawn and
+checked in one compiled pass, and positives drawn in one call, where a C compiler works
+(``compiled=True``, the default; :mod:`recbole_losses.native`: the same distributions, their own
+random stream, seeded from that torch RNG; no membership table is read). Otherwise the bulk uniform integers come from
 a NumPy ``Generator`` seeded from that torch RNG at every call (torch's CPU ``randint`` is a
 single-threaded Mersenne twister), membership lookups from ``np.take`` and hit
 positions from ``np.flatnonzero``, each faster than its torch counterpart on CPU
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .. import native
 
 DISTRIBUTIONS = ("uniform", "popularity")
 
@@ -44,11 +50,12 @@ class TrainingItemSampler:
         max_rounds: int = 20,
         table_bytes: int = 256 * 2**20,
         bitmap_bytes: int = 512 * 2**20,
+        compiled: bool = True,
     ):
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"neg_distribution must be one of {list(DISTRIBUTIONS)}, got {distribution!r}")
         self.n_users, self.n_items = int(n_users), int(n_items)
-        self.distribution, self.max_rounds = distribution, max_rounds
+        self.distribution, self.max_rounds, self.compiled = distribution, max_rounds, compiled
         keys = torch.unique(users.long() * self.n_items + items.long())  # sorted, deduplicated
         rows, cols = keys // self.n_items, keys % self.n_items
         self.keys = keys  # [nnz], sorted (user, item) keys of training positives
@@ -64,16 +71,22 @@ class TrainingItemSampler:
         weights = counts.pow(alpha) if alpha != 0 else (counts > 0).double()
         weights[0] = 0.0
         self.pop_weights = weights
+        self.table_bytes, self.bitmap_bytes = table_bytes, bitmap_bytes
         self.table = self.bitmap = None  # membership: a byte or a bit per (user, item) pair
-        if self.n_users * self.n_items <= table_bytes:
-            self.table = torch.zeros(self.n_users * self.n_items, dtype=torch.uint8)
+        self._membership_built = False
+
+    def _build_membership(self) -> None:
+        """The byte table or bitmap, on the keys' device; built at the first lookup, so the
+        compiled sampler, which reads neither, never allocates them."""
+        self._membership_built, size, keys = True, self.n_users * self.n_items, self.keys
+        if size <= self.table_bytes:
+            self.table = torch.zeros(size, dtype=torch.uint8, device=keys.device)
             self.table[keys] = 1
-        elif self.n_users * self.n_items <= 8 * bitmap_bytes:
-            flat = keys  # key = user * n_items + item
-            byte, bit_value = flat >> 3, torch.ones_like(flat) << (flat & 7)
+        elif size <= 8 * self.bitmap_bytes:  # key = user * n_items + item
+            byte, bit_value = keys >> 3, torch.ones_like(keys) << (keys & 7)
             uniq, inverse = torch.unique_consecutive(byte, return_inverse=True)
-            packed = torch.zeros(uniq.numel(), dtype=torch.long).index_add_(0, inverse, bit_value)
-            self.bitmap = torch.zeros((self.n_users * self.n_items + 7) // 8, dtype=torch.uint8)
+            packed = torch.zeros(uniq.numel(), dtype=torch.long, device=keys.device).index_add_(0, inverse, bit_value)
+            self.bitmap = torch.zeros((size + 7) // 8, dtype=torch.uint8, device=keys.device)
             self.bitmap[uniq] = packed.to(torch.uint8)
 
     def to(self, device) -> TrainingItemSampler:
@@ -90,6 +103,11 @@ class TrainingItemSampler:
 
     def positives(self, users: torch.Tensor, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """[B, num] items drawn uniformly with replacement from each user's training items."""
+        if self._uses_native(users):
+            seed = int(torch.randint(0, 2**62, (), generator=generator))
+            drawn = native.draw_positives(users, num, self.indptr, self.indices, seed)
+            if drawn is not None:
+                return drawn
         degree = self.degree[users]
         if bool((degree == 0).any()):
             bad = users[degree == 0][:5].tolist()
@@ -102,6 +120,8 @@ class TrainingItemSampler:
         """Bool, shaped like ``items`` ([B, ...]): is (users[b], items[b, ...]) a training pair?"""
         if self.keys.numel() == 0:
             return torch.zeros_like(items, dtype=torch.bool)
+        if not self._membership_built:
+            self._build_membership()
         query = users.reshape(-1, *([1] * (items.dim() - 1))) * self.n_items + items
         if self.table is not None:
             return take(self.table, query).view(torch.bool)
@@ -113,6 +133,10 @@ class TrainingItemSampler:
 
     def _uniform_negatives(self, users, num, generator):
         self._check_free(users)
+        if self._uses_native(users):
+            seed = int(torch.randint(0, 2**62, (), generator=generator))
+            return native.draw_negatives(users, num, self.indptr, self.indices, self.free_keys, self.n_items, seed,
+                                         self.max_rounds)
         draw = uniform_integers(1, self.n_items, generator, users.device)
         return self._reject_positives(users, draw((users.shape[0], num)), generator, draw)
 
@@ -146,6 +170,9 @@ class TrainingItemSampler:
         r = (u * free).long().clamp_(max=free - 1)
         below = torch.searchsorted(self.free_keys, users * self.n_items + r, right=True) - self.indptr[users]
         return 1 + r + below
+
+    def _uses_native(self, users) -> bool:
+        return self.compiled and users.device.type == "cpu" and self.n_items < 2**32 and native.library() is not None
 
     def _check_free(self, users):
         free = self.free[users]

@@ -1,0 +1,125 @@
+r"""The package's C kernels (``native.c``, shipped beside this module), compiled once per process.
+
+- ``draw_negatives``: uniform negatives drawn and checked in one pass. The NumPy path of
+  :class:`~recbole_losses.data.sampler.TrainingItemSampler` makes about ten passes over the
+  [B, N] draws (draw, key, membership lookup, bit test, hit positions, re-draws); this kernel makes
+  one, checking each draw against a bit set of the user's training items, so no (user, item) table
+  or bitmap is read. Row b has its own stream (wyrand from mix(seed + b·G), each 64-bit number
+  used as two 32-bit halves, each bounded by Lemire's multiply-shift with rejection), so the draws are exactly uniform over the items the user
+  has not interacted with, and the same for any number of threads; the stream is not NumPy's, so
+  ``compiled_sampler: False`` keeps the NumPy draws.
+- ``draw_positives``: the M sampled positives of each row, on the same kind of row stream (one
+  call instead of eight small torch operations).
+- ``group_by_item``: the stable counting sort behind the item gradient of the fused candidate
+  scoring (:func:`recbole_losses.scoring.group_by_item`): the same permutation as a stable sort of
+  (item, row) keys, in two passes instead of a radix sort and a bincount.
+
+:func:`library` compiles the file with the C compiler (``$CC``, else ``cc``; with ``-fopenmp``
+where it has OpenMP, else for one thread) into a temporary folder and loads it with ``ctypes``.
+With OpenMP the kernels split their rows over ``torch.get_num_threads()`` threads and, where torch
+ships the same ``libgomp.so.1`` (its Linux wheels do), run on torch's own OpenMP threads instead of
+competing with them. The compile time is logged; where no compiler works, one log line says so and
+the callers keep their torch/NumPy paths. ``RECBOLE_LOSSES_NATIVE=0`` turns the kernels off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("native.c")
+# Entries ([B, K] cells) below which a kernel runs on one thread (threads cost more).
+MIN_PARALLEL_ENTRIES = 1 << 16
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+_SIGNATURES = {  # name: argument types (every kernel returns 0, or -1 when out of memory)
+    "draw_negatives": [_P, _P, _I, _I, _P, _P, _P, _I, ctypes.c_uint64, _I, _I],
+    "draw_positives": [_P, _P, _I, _I, _P, _P, ctypes.c_uint64],
+    "group_by_item": [_P, _I, _I, _I, _P, _P, _P, _I],
+}
+_logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def library():
+    """The compiled kernels (a ``ctypes.CDLL``), built once per process; None, with one log line,
+    where they are turned off or no C compiler can build them."""
+    if os.environ.get("RECBOLE_LOSSES_NATIVE", "1") == "0":
+        _logger.info("C kernels turned off (RECBOLE_LOSSES_NATIVE=0); using the torch/NumPy paths")
+        return None
+    compiler = os.environ.get("CC") or "cc"
+    start = time.perf_counter()
+    folder = tempfile.mkdtemp(prefix="recbole_losses_native_")
+    path = os.path.join(folder, "native.so")
+    try:
+        for threads in (["-fopenmp"], []):
+            try:
+                subprocess.run([compiler, "-O3", "-shared", "-fPIC", *threads, "-o", path, str(SOURCE)],
+                               check=True, capture_output=True, text=True, timeout=300)
+                loaded = ctypes.CDLL(path)
+                break
+            except (OSError, subprocess.SubprocessError) as error:
+                failure = error
+        else:
+            detail = (getattr(failure, "stderr", None) or str(failure)).strip().splitlines()
+            _logger.info(f"C kernels unavailable ({compiler}: {detail[-1] if detail else repr(failure)}); "
+                         "using the torch/NumPy paths")
+            return None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the loaded library stays mapped
+    for name, arguments in _SIGNATURES.items():
+        function = getattr(loaded, name)
+        function.argtypes, function.restype = arguments, ctypes.c_int
+    _logger.info(f"compiled the C kernels with {compiler}{' (OpenMP)' if threads else ''} "
+                 f"in {time.perf_counter() - start:.2f} s")
+    return loaded
+
+
+def _check(status: int, what: str) -> None:
+    if status:
+        raise MemoryError(f"no memory for {what}")
+
+
+def draw_negatives(users: torch.Tensor, num: int, indptr: torch.Tensor, indices: torch.Tensor,
+                   free_keys: torch.Tensor, n_items: int, seed: int, max_rounds: int) -> torch.Tensor:
+    """[B, num] uniform negatives of the CPU ``users`` from ``seed`` (the stream above), given the
+    training split as CSR (``indptr``, ascending ``indices``) and the complement keys of
+    :class:`~recbole_losses.data.sampler.TrainingItemSampler`."""
+    users = users.to(torch.long).contiguous()
+    out = torch.empty(users.shape[0], num, dtype=torch.long)
+    _check(library().draw_negatives(out.data_ptr(), users.data_ptr(), users.shape[0], num, indptr.data_ptr(),
+                                    indices.data_ptr(), free_keys.data_ptr(), n_items, seed, max_rounds,
+                                    MIN_PARALLEL_ENTRIES), f"the sampler's bit sets of {n_items} items")
+    return out
+
+
+def draw_positives(users: torch.Tensor, num: int, indptr: torch.Tensor, indices: torch.Tensor,
+                   seed: int) -> torch.Tensor | None:
+    """[B, num] draws with replacement from each CPU user's training items (CSR ``indptr``,
+    ``indices``) from ``seed``; None where a user has no training items."""
+    users = users.to(torch.long).contiguous()
+    out = torch.empty(users.shape[0], num, dtype=torch.long)
+    status = library().draw_positives(out.data_ptr(), users.data_ptr(), users.shape[0], num, indptr.data_ptr(),
+                                      indices.data_ptr(), seed)
+    return None if status == -2 else out
+
+
+def group_by_item(items: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For CPU ``items`` [B, K]: ``offsets`` [n_items] (where each item's run starts), ``order``
+    [B·K] (flat candidate indices grouped by item, ascending within an item) and ``rows`` [B·K]
+    (the row of each), all int32, so ``items`` has fewer than 2^31 entries."""
+    items = items.to(torch.long).contiguous()
+    rows, cols = items.shape
+    offsets = torch.empty(n_items, dtype=torch.int32)
+    order, row_of = torch.empty(rows * cols, dtype=torch.int32), torch.empty(rows * cols, dtype=torch.int32)
+    _check(library().group_by_item(items.data_ptr(), rows, cols, n_items, offsets.data_ptr(), order.data_ptr(),
+                                   row_of.data_ptr(), MIN_PARALLEL_ENTRIES), f"the counts of {n_items} items")
+    return offsets, order, row_of
