@@ -130,7 +130,8 @@ def test_no_complete_trial_is_exit_status_1_with_a_line(workdir, capsys):
 def test_ctrl_c_is_one_line_and_exit_status_130(workdir):
     (workdir / "space.hyper").write_text(SPACE)
     cmd = [sys.executable, "-m", "recbole_losses.tune", "--loss=BPR", "--n_trials=1", "--params_file=space.hyper",
-           "--no-plots", "--epochs=50", "--eval_step=1", "--train_batch_size=8192"]
+           "--no-plots", "--epochs=2000", "--stopping_step=4000", "--eval_step=1",
+           "--train_batch_size=8192"]  # long enough that no early stop ends the trial before the signal
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     worker = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.time()
