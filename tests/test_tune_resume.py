@@ -133,14 +133,20 @@ def test_ctrl_c_is_one_line_and_exit_status_130(workdir):
            "--no-plots", "--epochs=2000", "--stopping_step=4000", "--eval_step=1",
            "--train_batch_size=8192"]  # long enough that no early stop ends the trial before the signal
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    worker = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default in the worker, as in a terminal: a shell that starts a job in the
+    # background (`cmd &`) ignores it, and Python would then never raise KeyboardInterrupt
+    worker = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     started = time.time()
     # the trial is training once its checkpoint folder holds a resume point (written each epoch)
     while not list(workdir.glob("tuning/*/checkpoints/**/*.resume.pt")) and time.time() - started < 600:
         assert worker.poll() is None, worker.communicate()
         time.sleep(0.5)
     worker.send_signal(signal.SIGINT)
-    out, err = worker.communicate(timeout=300)
+    try:
+        out, err = worker.communicate(timeout=300)
+    finally:
+        worker.kill()  # no stray worker when the signal was not obeyed
     assert worker.returncode == 130, (out, err)
     assert err.strip().splitlines() == [
         "interrupted: the running trial does not count; rerun the same command to resume"], err
