@@ -60,6 +60,12 @@ static inline uint32_t next32(stream_t *s) {
     return (uint32_t)x;
 }
 
+/* Row b's stream: wyrand started at mix(seed + b * G), G SplitMix64's Weyl constant. */
+static inline stream_t row_stream(uint64_t seed, int64_t b) {
+    const stream_t stream = {mix(seed + (uint64_t)b * 0x9e3779b97f4a7c15ULL), 0, 0};
+    return stream;
+}
+
 /* The next integer of the stream, uniform in [0, range), 1 <= range < 2^32 (Lemire: the high half
  * of a 32 x 32-bit product, rejecting the low halves below 2^32 mod range). */
 static inline uint32_t bounded(stream_t *s, uint32_t range) {
@@ -102,7 +108,7 @@ int draw_negatives(int64_t *out, const int64_t *users, int64_t rows, int64_t num
         const int64_t user = users[b], first = indptr[user], degree = indptr[user + 1] - first;
         const int64_t *positives = indices + first;
         for (int64_t k = 0; k < degree; k++) is_positive[positives[k] >> 6] |= 1ULL << (positives[k] & 63);
-        stream_t stream = {mix(seed + (uint64_t)b * 0x9e3779b97f4a7c15ULL), 0, 0};
+        stream_t stream = row_stream(seed, b);
         int64_t *row = out + b * num;
         for (int64_t j = 0; j < num; j++) {
             int64_t item = -1;
@@ -134,7 +140,7 @@ int draw_positives(int64_t *out, const int64_t *users, int64_t rows, int64_t num
         if (indptr[users[b] + 1] == indptr[users[b]]) return -2;
     for (int64_t b = 0; b < rows; b++) {
         const int64_t first = indptr[users[b]], degree = indptr[users[b] + 1] - first;
-        stream_t stream = {mix(seed + (uint64_t)b * 0x9e3779b97f4a7c15ULL), 0, 0};
+        stream_t stream = row_stream(seed, b);
         for (int64_t j = 0; j < num; j++) out[b * num + j] = indices[first + bounded(&stream, (uint32_t)degree)];
     }
     return 0;
@@ -142,8 +148,9 @@ int draw_positives(int64_t *out, const int64_t *users, int64_t rows, int64_t num
 
 /* Stable counting sort of items [rows, cols] (values in [0, n_items)) by item: order[p] is the
  * flat index of the p-th candidate and row_of[p] its row, items ascending and flat indices
- * ascending within an item; offsets[i] is where item i's run starts (int32: rows * cols < 2^31). Threads take row blocks, so
- * thread t's candidates of an item follow those of threads < t. Returns 0, or -1 without memory. */
+ * ascending within an item; offsets[i] is where item i's run starts (int32: rows * cols < 2^31).
+ * Threads take row blocks, so thread t's candidates of an item follow those of threads < t.
+ * Returns 0, or -1 without memory. */
 int group_by_item(const int64_t *items, int64_t rows, int64_t cols, int64_t n_items, int32_t *offsets,
                   int32_t *order, int32_t *row_of, int64_t min_parallel_entries) {
     const int parallel = rows * cols >= min_parallel_entries;

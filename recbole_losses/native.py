@@ -5,8 +5,9 @@ r"""The package's C kernels (``native.c``, shipped beside this module), compiled
   [B, N] draws (draw, key, membership lookup, bit test, hit positions, re-draws); this kernel makes
   one, checking each draw against a bit set of the user's training items, so no (user, item) table
   or bitmap is read. Row b has its own stream (wyrand from mix(seed + b·G), each 64-bit number
-  used as two 32-bit halves, each bounded by Lemire's multiply-shift with rejection), so the draws are exactly uniform over the items the user
-  has not interacted with, and the same for any number of threads; the stream is not NumPy's, so
+  used as two 32-bit halves, each bounded by Lemire's multiply-shift with rejection), so the draws
+  are exactly uniform over the items the user has not interacted with, and the same for any
+  number of threads; the stream is not NumPy's, so
   ``compiled_sampler: False`` keeps the NumPy draws.
 - ``draw_positives``: the M sampled positives of each row, on the same kind of row stream (one
   call instead of eight small torch operations).
@@ -40,7 +41,7 @@ SOURCE = Path(__file__).with_name("native.c")
 # Entries ([B, K] cells) below which a kernel runs on one thread (threads cost more).
 MIN_PARALLEL_ENTRIES = 1 << 16
 _P, _I = ctypes.c_void_p, ctypes.c_int64
-_SIGNATURES = {  # name: argument types (every kernel returns 0, or -1 when out of memory)
+_SIGNATURES = {  # name: argument types (each returns 0; -1 out of memory; -2 a user without items)
     "draw_negatives": [_P, _P, _I, _I, _P, _P, _P, _I, ctypes.c_uint64, _I, _I],
     "draw_positives": [_P, _P, _I, _I, _P, _P, ctypes.c_uint64],
     "group_by_item": [_P, _I, _I, _I, _P, _P, _P, _I],

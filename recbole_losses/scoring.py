@@ -14,8 +14,8 @@ Candidate scoring, :math:`s_{bk} = \langle u_b, v_{c_{bk}} \rangle` for the [B, 
 - backward: :math:`\partial u_b = \sum_k g_{bk} v_{c_{bk}}` as an ``embedding_bag`` weighted sum
   over each row's candidates, and :math:`\partial v_i = \sum_{(b,k): c_{bk}=i} g_{bk} u_b` as
   segment sums over the candidates grouped by item (a counting sort in C on CPU, else one stable
-  sort: :func:`group_by_item`; then an ``embedding_bag`` whose bags are the items), so only the item rows touched receive a gradient and nothing of size
-  [B·K, d] is scattered.
+  sort: :func:`group_by_item`; then an ``embedding_bag`` whose bags are the items), so only the
+  item rows touched receive a gradient and nothing of size [B·K, d] is scattered.
 
 Where the catalogue is small against the candidates (at most ``FUSED_MIN_RATIO`` items per
 candidate column) one [B, I] product and a gather is faster, and is used. Where the sparse

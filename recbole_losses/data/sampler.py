@@ -21,8 +21,8 @@ Randomness comes from ``generator`` or torch's global RNG, so RecBole's ``init_s
 DataLoader's per-worker seeding make runs reproducible. On CPU, uniform negatives are drawn and
 checked in one compiled pass, and positives drawn in one call, where a C compiler works
 (``compiled=True``, the default; :mod:`recbole_losses.native`: the same distributions, their own
-random stream, seeded from that torch RNG; no membership table is read). Otherwise the bulk uniform integers come from
-a NumPy ``Generator`` seeded from that torch RNG at every call (torch's CPU ``randint`` is a
+random stream, seeded from that torch RNG; no membership table is read). Otherwise the bulk
+uniform integers come from a NumPy ``Generator`` seeded from that torch RNG at every call (torch's CPU ``randint`` is a
 single-threaded Mersenne twister), membership lookups from ``np.take`` and hit
 positions from ``np.flatnonzero``, each faster than its torch counterpart on CPU
 (docs/performance.md, "The sampler on CPU").
@@ -104,8 +104,7 @@ class TrainingItemSampler:
     def positives(self, users: torch.Tensor, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """[B, num] items drawn uniformly with replacement from each user's training items."""
         if self._uses_native(users):
-            seed = int(torch.randint(0, 2**62, (), generator=generator))
-            drawn = native.draw_positives(users, num, self.indptr, self.indices, seed)
+            drawn = native.draw_positives(users, num, self.indptr, self.indices, random_seed(generator))
             if drawn is not None:
                 return drawn
         degree = self.degree[users]
@@ -134,9 +133,8 @@ class TrainingItemSampler:
     def _uniform_negatives(self, users, num, generator):
         self._check_free(users)
         if self._uses_native(users):
-            seed = int(torch.randint(0, 2**62, (), generator=generator))
-            return native.draw_negatives(users, num, self.indptr, self.indices, self.free_keys, self.n_items, seed,
-                                         self.max_rounds)
+            return native.draw_negatives(users, num, self.indptr, self.indices, self.free_keys, self.n_items,
+                                         random_seed(generator), self.max_rounds)
         draw = uniform_integers(1, self.n_items, generator, users.device)
         return self._reject_positives(users, draw((users.shape[0], num)), generator, draw)
 
@@ -183,13 +181,18 @@ class TrainingItemSampler:
             )
 
 
+def random_seed(generator: torch.Generator | None) -> int:
+    """A seed for a generator of another kind, drawn from the torch RNG (``generator`` or the
+    global one), so that the torch seed decides its draws."""
+    return int(torch.randint(0, 2**62, (), generator=generator))
+
+
 def uniform_integers(low: int, high: int, generator: torch.Generator | None, device):
     """``draw(shape)``: uniform integers in [low, high) on ``device``, reproducible from the torch
     RNG (``generator`` or the global one); on CPU through a NumPy generator seeded from it."""
     if torch.device(device).type != "cpu":
         return lambda shape: torch.randint(low, high, shape, generator=generator, device=device)
-    seed = int(torch.randint(0, 2**62, (), generator=generator))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_seed(generator))
     return lambda shape: torch.from_numpy(rng.integers(low, high, shape, dtype=np.int64))
 
 
