@@ -188,3 +188,149 @@ int group_by_item(const int64_t *items, int64_t rows, int64_t cols, int64_t n_it
     free(next);
     return 0;
 }
+
+/* The fused candidate scoring's three passes (recbole_losses/scoring.py, SampledScores), for a
+ * row-major user [rows, dim], table [n_items, dim] and items [rows, cols], with the candidates
+ * grouped by item by group_by_item (offsets, order, row_of). The forward and the item gradient go
+ * item by item, so a table row is read once and the user rows they meet stay in cache; the user
+ * gradient goes row by row. Every output entry is computed by one thread in a fixed order, so the
+ * results are the same for any number of threads.
+ *
+ * sampled_dot: scores[order[p]] = <user[row_of[p]], table[i]> for the run p of each item i; the
+ *   products are summed in vectors of LANES lanes (one vector per LANES dimensions, added in
+ *   order), the lanes folded in halves (fold_*), then the dimensions past the last full vector.
+ * user_gradient: out[b] = sum_k grad[b, k] * table[items[b, k]], k ascending.
+ * item_gradient: out[i] = sum over the run p of item i of grad[order[p]] * user[row_of[p]], p
+ *   ascending (flat index ascending); rows of items without candidates are zero.
+ * Each returns 0. */
+#ifndef __has_builtin
+#define __has_builtin(x) 0
+#endif
+#define VECTOR_BYTES 64
+#define BLOCK 64 /* dimensions a gradient pass accumulates at once (in registers for a full block) */
+
+typedef float vec_f32 __attribute__((vector_size(VECTOR_BYTES)));
+typedef double vec_f64 __attribute__((vector_size(VECTOR_BYTES)));
+
+/* The lanes of v added in halves: lane l += lane l + 8, then l + 4, l + 2, l + 1. */
+static inline float fold_f32(vec_f32 v) {
+#if __has_builtin(__builtin_shufflevector)
+    v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
+    v += __builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    v += __builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    return v[0];
+#else
+    for (int half = 8; half > 0; half /= 2)
+        for (int l = 0; l < half; l++) v[l] += v[l + half];
+    return v[0];
+#endif
+}
+
+static inline double fold_f64(vec_f64 v) {
+#if __has_builtin(__builtin_shufflevector)
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7);
+    v += __builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3);
+    v += __builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1);
+    return v[0];
+#else
+    for (int half = 4; half > 0; half /= 2)
+        for (int l = 0; l < half; l++) v[l] += v[l + half];
+    return v[0];
+#endif
+}
+
+#define SCORING_KERNELS(T, S)                                                                            \
+    enum { LANES_##S = VECTOR_BYTES / sizeof(T) };                                                       \
+                                                                                                         \
+    static inline vec_##S load_##S(const T *p) {                                                         \
+        vec_##S v;                                                                                       \
+        __builtin_memcpy(&v, p, sizeof v);                                                               \
+        return v;                                                                                        \
+    }                                                                                                    \
+                                                                                                         \
+    static inline __attribute__((always_inline)) T dot_##S(const T *a, const T *b, int64_t n) {        \
+        vec_##S acc = {0};                                                                               \
+        int64_t j = 0;                                                                                   \
+        for (; j + LANES_##S <= n; j += LANES_##S) acc += load_##S(a + j) * load_##S(b + j);             \
+        T sum = fold_##S(acc);                                                                           \
+        for (; j < n; j++) sum += a[j] * b[j];                                                           \
+        return sum;                                                                                      \
+    }                                                                                                    \
+                                                                                                         \
+    /* Item i's scores; n = dim, a constant where the caller passes BLOCK (the loop then unrolls). */    \
+    static inline __attribute__((always_inline)) void item_scores_##S(                                  \
+        T *scores, const T *user, const T *item, const int32_t *order, const int32_t *row_of,           \
+        int64_t first, int64_t last, int64_t n) {                                                        \
+        for (int64_t p = first; p < last; p++) scores[order[p]] = dot_##S(user + (int64_t)row_of[p] * n, item, n); \
+    }                                                                                                    \
+                                                                                                         \
+    /* out[j0 .. j0 + n) = sum_p weights[p'] * sources[s(p)][j0 .. j0 + n), p in [first, last), with    \
+     * p' = weight_index[p] (p without an index) and s(p) = source_index[p] (or source_index32[p]).      \
+     * n <= BLOCK; where the caller passes n = BLOCK the accumulators stay in registers. */              \
+    static inline __attribute__((always_inline)) void accumulate_run_##S(                               \
+        T *out, const T *weights, const int32_t *weight_index, const T *sources,                        \
+        const int64_t *source_index, const int32_t *source_index32, int64_t first, int64_t last,       \
+        int64_t dim, int64_t j0, int64_t n) {                                                            \
+        vec_##S acc[BLOCK / LANES_##S] = {{0}};                                                          \
+        T tail[LANES_##S] = {0};                                                                         \
+        const int64_t whole = n / LANES_##S;                                                             \
+        for (int64_t p = first; p < last; p++) {                                                        \
+            const T w = weights[weight_index ? weight_index[p] : p];                                     \
+            const T *x = sources + (source_index ? source_index[p] : source_index32[p]) * dim + j0;      \
+            for (int64_t v = 0; v < whole; v++) acc[v] += w * load_##S(x + v * LANES_##S);               \
+            for (int64_t j = whole * LANES_##S; j < n; j++) tail[j - whole * LANES_##S] += w * x[j];     \
+        }                                                                                                \
+        for (int64_t v = 0; v < whole; v++) __builtin_memcpy(out + j0 + v * LANES_##S, &acc[v], sizeof acc[v]); \
+        for (int64_t j = whole * LANES_##S; j < n; j++) out[j0 + j] = tail[j - whole * LANES_##S];       \
+    }                                                                                                    \
+                                                                                                         \
+    int sampled_dot_##S(T *scores, const T *user, const T *table, const int32_t *offsets,               \
+                        const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries,   \
+                        int64_t dim, int64_t min_parallel_entries) {                                     \
+        _Pragma("omp parallel for schedule(dynamic, 256) if (entries >= min_parallel_entries)")         \
+        for (int64_t i = 0; i < n_items; i++) {                                                          \
+            const int64_t last = i + 1 < n_items ? offsets[i + 1] : entries;                             \
+            if (dim == BLOCK)                                                                            \
+                item_scores_##S(scores, user, table + i * dim, order, row_of, offsets[i], last, BLOCK);  \
+            else                                                                                         \
+                item_scores_##S(scores, user, table + i * dim, order, row_of, offsets[i], last, dim);    \
+        }                                                                                                \
+        return 0;                                                                                        \
+    }                                                                                                    \
+                                                                                                         \
+    int user_gradient_##S(T *out, const T *grad, const T *table, const int64_t *items, int64_t rows,     \
+                          int64_t cols, int64_t dim, int64_t min_parallel_entries) {                     \
+        _Pragma("omp parallel for schedule(static) if (rows * cols >= min_parallel_entries)")           \
+        for (int64_t b = 0; b < rows; b++)                                                               \
+            for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                \
+                if (dim - j0 >= BLOCK)                                                                   \
+                    accumulate_run_##S(out + b * dim, grad + b * cols, NULL, table, items + b * cols,    \
+                                       NULL, 0, cols, dim, j0, BLOCK);                                   \
+                else                                                                                     \
+                    accumulate_run_##S(out + b * dim, grad + b * cols, NULL, table, items + b * cols,    \
+                                       NULL, 0, cols, dim, j0, dim - j0);                                \
+            }                                                                                            \
+        return 0;                                                                                        \
+    }                                                                                                    \
+                                                                                                         \
+    int item_gradient_##S(T *out, const T *grad, const T *user, const int32_t *offsets,                  \
+                          const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries, \
+                          int64_t dim, int64_t min_parallel_entries) {                                   \
+        _Pragma("omp parallel for schedule(dynamic, 256) if (entries >= min_parallel_entries)")         \
+        for (int64_t i = 0; i < n_items; i++) {                                                          \
+            const int64_t first = offsets[i], last = i + 1 < n_items ? offsets[i + 1] : entries;         \
+            for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                \
+                if (dim - j0 >= BLOCK)                                                                   \
+                    accumulate_run_##S(out + i * dim, grad, order, user, NULL, row_of, first, last, dim, \
+                                       j0, BLOCK);                                                       \
+                else                                                                                     \
+                    accumulate_run_##S(out + i * dim, grad, order, user, NULL, row_of, first, last, dim, \
+                                       j0, dim - j0);                                                    \
+            }                                                                                            \
+        }                                                                                                \
+        return 0;                                                                                        \
+    }
+
+SCORING_KERNELS(float, f32)
+SCORING_KERNELS(double, f64)

@@ -11,12 +11,20 @@ r"""The package's C kernels (``native.c``, shipped beside this module), compiled
   ``compiled_sampler: False`` keeps the NumPy draws.
 - ``draw_positives``: the M sampled positives of each row, on the same kind of row stream (one
   call instead of eight small torch operations).
-- ``group_by_item``: the stable counting sort behind the item gradient of the fused candidate
-  scoring (:func:`recbole_losses.scoring.group_by_item`): the same permutation as a stable sort of
+- ``group_by_item``: the stable counting sort of the candidates by item
+  (:func:`recbole_losses.scoring.group_by_item`): the same permutation as a stable sort of
   (item, row) keys, in two passes instead of a radix sort and a bincount.
+- ``sampled_dot``, ``user_gradient``, ``item_gradient``: the fused candidate scoring on CPU
+  (:class:`recbole_losses.scoring.SampledScores`) in float32 and float64. The scores and the item
+  gradient go item by item over that grouping, so each table row is read once and the user rows
+  (B·d values) stay in cache; the user gradient goes row by row. Sums run in fixed-width vectors
+  (64 bytes) in an order set by the code, so they are the same for any number of threads.
 
-:func:`library` compiles the file with the C compiler (``$CC``, else ``cc``; with ``-fopenmp``
-where it has OpenMP, else for one thread) into a temporary folder and loads it with ``ctypes``.
+:func:`library` compiles the file with the C compiler (``$CC``, else ``cc``; with
+``-march=native -fopenmp``, else ``-fopenmp``, else for one thread) into a temporary folder and
+loads it with ``ctypes``. ``-march=native`` builds for the machine's vector units (the file is
+compiled where it runs); with fused multiply-adds the last bits of a float sum can differ from
+another machine's.
 With OpenMP the kernels split their rows over ``torch.get_num_threads()`` threads and, where torch
 ships the same ``libgomp.so.1`` (its Linux wheels do), run on torch's own OpenMP threads instead of
 competing with them. The compile time is logged; where no compiler works, one log line says so and
@@ -45,7 +53,14 @@ _SIGNATURES = {  # name: argument types (each returns 0; -1 out of memory; -2 a 
     "draw_negatives": [_P, _P, _I, _I, _P, _P, _P, _I, ctypes.c_uint64, _I, _I],
     "draw_positives": [_P, _P, _I, _I, _P, _P, ctypes.c_uint64],
     "group_by_item": [_P, _I, _I, _I, _P, _P, _P, _I],
+    **{f"user_gradient_{suffix}": [_P, _P, _P, _P, _I, _I, _I, _I] for suffix in ("f32", "f64")},
+    **{f"{kernel}_{suffix}": [_P, _P, _P, _P, _P, _P, _I, _I, _I, _I]
+       for kernel in ("sampled_dot", "item_gradient") for suffix in ("f32", "f64")},
 }
+# The scoring kernels' element types (the suffix of their C names).
+SCORING_DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+# Compiler flags, tried in turn: for this machine's vector units with OpenMP, then portable, then one thread.
+_FLAG_SETS = (["-march=native", "-fopenmp"], ["-fopenmp"], [])
 _logger = logging.getLogger(__name__)
 
 
@@ -61,9 +76,9 @@ def library():
     folder = tempfile.mkdtemp(prefix="recbole_losses_native_")
     path = os.path.join(folder, "native.so")
     try:
-        for threads in (["-fopenmp"], []):
+        for flags in _FLAG_SETS:
             try:
-                subprocess.run([compiler, "-O3", "-shared", "-fPIC", *threads, "-o", path, str(SOURCE)],
+                subprocess.run([compiler, "-O3", "-shared", "-fPIC", *flags, "-o", path, str(SOURCE)],
                                check=True, capture_output=True, text=True, timeout=300)
                 loaded = ctypes.CDLL(path)
                 break
@@ -79,7 +94,7 @@ def library():
     for name, arguments in _SIGNATURES.items():
         function = getattr(loaded, name)
         function.argtypes, function.restype = arguments, ctypes.c_int
-    _logger.info(f"compiled the C kernels with {compiler}{' (OpenMP)' if threads else ''} "
+    _logger.info(f"compiled the C kernels with {compiler}{' (OpenMP)' if '-fopenmp' in flags else ''} "
                  f"in {time.perf_counter() - start:.2f} s")
     return loaded
 
@@ -124,3 +139,39 @@ def group_by_item(items: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torc
     _check(library().group_by_item(items.data_ptr(), rows, cols, n_items, offsets.data_ptr(), order.data_ptr(),
                                    row_of.data_ptr(), MIN_PARALLEL_ENTRIES), f"the counts of {n_items} items")
     return offsets, order, row_of
+
+
+def _scoring_kernel(name: str, dtype: torch.dtype):
+    return getattr(library(), f"{name}_{SCORING_DTYPES[dtype]}")
+
+
+def sampled_dot(user: torch.Tensor, table: torch.Tensor, items: torch.Tensor, grouping) -> torch.Tensor:
+    """[B, K] scores ⟨user[b], table[items[b, k]]⟩ for CPU float32/float64 ``user`` [B, d] and
+    ``table`` [I, d] (one dtype), given ``grouping = group_by_item(items, I)``."""
+    user, table = user.contiguous(), table.contiguous()
+    scores = torch.empty(items.shape, dtype=user.dtype)
+    _scoring_kernel("sampled_dot", user.dtype)(scores.data_ptr(), user.data_ptr(), table.data_ptr(),
+                                               *(t.data_ptr() for t in grouping), table.shape[0], items.numel(),
+                                               user.shape[1], MIN_PARALLEL_ENTRIES)
+    return scores
+
+
+def user_gradient(grad: torch.Tensor, table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """[B, d]: row b is Σ_k grad[b, k] · table[items[b, k]] (the candidate scores' user gradient)."""
+    grad, table, items = grad.contiguous(), table.contiguous(), items.to(torch.long).contiguous()
+    out = torch.empty(items.shape[0], table.shape[1], dtype=table.dtype)
+    _scoring_kernel("user_gradient", table.dtype)(out.data_ptr(), grad.data_ptr(), table.data_ptr(), items.data_ptr(),
+                                                  *items.shape, table.shape[1], MIN_PARALLEL_ENTRIES)
+    return out
+
+
+def item_gradient(grad: torch.Tensor, user: torch.Tensor, grouping, n_items: int) -> torch.Tensor:
+    """[n_items, d]: row i is Σ over candidates (b, k) with items[b, k] = i of grad[b, k] · user[b],
+    in the candidates' flat order, given ``grouping = group_by_item(items, n_items)`` (the
+    candidate scores' item gradient; rows of untouched items are zero)."""
+    grad, user = grad.contiguous(), user.contiguous()
+    out = torch.empty(n_items, user.shape[1], dtype=user.dtype)
+    _scoring_kernel("item_gradient", user.dtype)(out.data_ptr(), grad.data_ptr(), user.data_ptr(),
+                                                 *(t.data_ptr() for t in grouping), n_items, grad.numel(),
+                                                 user.shape[1], MIN_PARALLEL_ENTRIES)
+    return out

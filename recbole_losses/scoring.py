@@ -9,13 +9,18 @@ Candidate scoring, :math:`s_{bk} = \langle u_b, v_{c_{bk}} \rangle` for the [B, 
 :math:`c`, runs as a fused sparse operation that never holds a [B, I] or [B, K, d] tensor
 (:class:`SampledScores`):
 
-- forward: a sampled dense-dense product (``torch.sparse.sampled_addmm`` on the CSR pattern of the
-  candidates), one dot product per candidate;
-- backward: :math:`\partial u_b = \sum_k g_{bk} v_{c_{bk}}` as an ``embedding_bag`` weighted sum
-  over each row's candidates, and :math:`\partial v_i = \sum_{(b,k): c_{bk}=i} g_{bk} u_b` as
-  segment sums over the candidates grouped by item (a counting sort in C on CPU, else one stable
-  sort: :func:`group_by_item`; then an ``embedding_bag`` whose bags are the items), so only the
-  item rows touched receive a gradient and nothing of size [B·K, d] is scattered.
+- forward: one dot product per candidate;
+- backward: :math:`\partial u_b = \sum_k g_{bk} v_{c_{bk}}`, a weighted sum over each row's
+  candidates, and :math:`\partial v_i = \sum_{(b,k): c_{bk}=i} g_{bk} u_b` as segment sums over the
+  candidates grouped by item (:func:`group_by_item`), so only the item rows touched receive a
+  gradient and nothing of size [B·K, d] is scattered.
+
+On CPU in float32/float64 the three passes are the package's C kernels (:mod:`recbole_losses.native`:
+the candidates grouped by a counting sort once in the forward; scores and item gradient item by
+item, user gradient row by row). Elsewhere (CUDA, other dtypes, no C compiler) they are torch's: a
+sampled dense-dense product (``torch.sparse.sampled_addmm`` on the CSR pattern of the candidates)
+forward; ``embedding_bag`` weighted sums backward, the item gradient's bags being the items after
+one stable sort.
 
 Where the catalogue is small against the candidates (at most ``FUSED_MIN_RATIO`` items per
 candidate column) one [B, I] product and a gather is faster, and is used. Where the sparse
@@ -122,24 +127,40 @@ def _item_gradient(user_e: torch.Tensor, n_items: int, items: torch.Tensor, grad
     return F.embedding_bag(rows, user_e, offsets, mode="sum", per_sample_weights=grad.reshape(-1)[order])
 
 
+def _runs_natively(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor) -> bool:
+    """Whether the package's C kernels score these tensors: CPU, float32 or float64, fewer than 2^31
+    candidates, kernels built."""
+    return (user_e.device.type == "cpu" and user_e.dtype == item_table.dtype and user_e.dtype in native.SCORING_DTYPES
+            and items.numel() < 2**31 and native.library() is not None)
+
+
 class SampledScores(torch.autograd.Function):
     """Fused candidate scores [B, K] (see the module docstring): ``SampledScores.apply(user_e [B, d],
-    item_table [I, d], items [B, K] int64)``."""
+    item_table [I, d], items [B, K] int64)``. On CPU in float32/float64 the three passes are the
+    package's C kernels (:func:`recbole_losses.native.sampled_dot`, ``user_gradient``,
+    ``item_gradient``), else torch's sparse and ``embedding_bag`` kernels."""
 
     @staticmethod
     def forward(ctx, user_e, item_table, items):
         ctx.save_for_backward(user_e, item_table, items)
+        ctx.grouping = None
+        if _runs_natively(user_e, item_table, items):
+            ctx.grouping = native.group_by_item(items, item_table.shape[0])  # for the backward too
+            return native.sampled_dot(user_e, item_table, items, ctx.grouping)
         return _sampled_dot(user_e, item_table, items)
 
     @staticmethod
     def backward(ctx, grad):
         user_e, item_table, items = ctx.saved_tensors
         grad = grad.contiguous()
+        in_c = ctx.grouping is not None
         grad_user = grad_items = None
         if ctx.needs_input_grad[0]:
-            grad_user = F.embedding_bag(items, item_table, mode="sum", per_sample_weights=grad)
+            grad_user = (native.user_gradient(grad, item_table, items) if in_c
+                         else F.embedding_bag(items, item_table, mode="sum", per_sample_weights=grad))
         if ctx.needs_input_grad[1]:
-            grad_items = _item_gradient(user_e, item_table.shape[0], items, grad)
+            grad_items = (native.item_gradient(grad, user_e, ctx.grouping, item_table.shape[0]) if in_c
+                          else _item_gradient(user_e, item_table.shape[0], items, grad))
         return grad_user, grad_items, None
 
 

@@ -192,21 +192,41 @@ def test_counting_sort_groups_like_a_stable_sort(shape, n_items, monkeypatch):
         assert a.dtype == torch.int32 and torch.equal(a.long(), b)
 
 
+def _scores_and_gradients(user, table, items, weights):
+    user, table = user.clone().requires_grad_(), table.clone().requires_grad_()
+    scores = scoring.SampledScores.apply(user, table, items)
+    return (scores.detach(), *torch.autograd.grad(scores, (user, table), weights))
+
+
 @needs_compiler
-def test_fused_scoring_gradients_are_bit_identical_with_and_without_the_kernels(monkeypatch):
-    g = torch.Generator().manual_seed(3)
-    user = torch.randn(40, 8, generator=g, requires_grad=True)
-    table = torch.randn(900, 8, generator=g, requires_grad=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dim", [1, 5, 16, 64, 100, 130])  # a tail only, whole vectors, full blocks, block + tail
+def test_the_c_scoring_kernels_agree_with_torchs_and_do_not_depend_on_the_threads(dtype, dim, monkeypatch):
+    g = torch.Generator().manual_seed(dim)
+    user = torch.randn(40, dim, generator=g, dtype=dtype)
+    table = torch.randn(900, dim, generator=g, dtype=dtype)
     items = torch.randint(0, 900, (40, 30), generator=g)
-    items[:, :4] = items[:, :1]
-    weights = torch.randn(40, 30, generator=g)
-    grads = {}
-    for built in (True, False):
-        if not built:
-            monkeypatch.setattr(native, "library", lambda: None)
-        scores = scoring.SampledScores.apply(user, table, items)
-        grads[built] = torch.autograd.grad(scores, (user, table), weights)
-    assert all(torch.equal(a, b) for a, b in zip(grads[True], grads[False]))
+    items[:, :4] = items[:, :1]  # repeated candidates
+    items[-1] = items[0, 0]  # one item in every entry of a row
+    weights = torch.randn(40, 30, generator=g, dtype=dtype)
+    monkeypatch.setattr(native, "MIN_PARALLEL_ENTRIES", 1)  # threads split the work even here
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _scores_and_gradients(user, table, items, weights)
+        torch.set_num_threads(3)
+        split = _scores_and_gradients(user, table, items, weights)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(one, split))
+    with monkeypatch.context() as patch:
+        patch.setattr(native, "library", lambda: None)  # torch's sparse and embedding_bag kernels
+        reference = _scores_and_gradients(user, table, items, weights)
+    tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else {}
+    for got, want in zip(one, reference):
+        torch.testing.assert_close(got, want, **tolerance)
+    untouched = torch.ones(900, dtype=torch.bool).index_fill_(0, items.unique(), False)
+    assert untouched.any() and not one[2][untouched].any()  # the item gradient's untouched rows are zero
 
 
 @pytest.mark.parametrize("compiled", [True, False])

@@ -1,7 +1,8 @@
-"""recbole_losses.scoring: the fused sampled scoring (SDDMM forward, embedding-bag backward) gives
-the values and gradients of a naive loop and of the dense paths — float64 gradcheck, random shapes
-with repeated candidates and ties, every score function, every loss on every backbone — and falls
-back to the dense paths, with one log line, where its kernels cannot run."""
+"""recbole_losses.scoring: the fused sampled scoring (the package's C kernels on CPU, else torch's
+SDDMM forward and embedding-bag backward) gives the values and gradients of a naive loop and of the
+dense paths — float64 gradcheck, random shapes with repeated candidates and ties, every score
+function, every loss on every backbone — and falls back to the dense paths, with one log line, where
+its kernels cannot run."""
 
 import logging
 
@@ -27,6 +28,17 @@ from recbole_losses.scoring import (
 from conftest import STATE
 
 
+@pytest.fixture(params=["C kernels", "torch kernels"])
+def kernels(request, monkeypatch):
+    """The fused scoring's two CPU implementations: the package's C kernels where they are built,
+    and torch's sparse and embedding_bag kernels (the only ones on other devices)."""
+    if request.param == "torch kernels":
+        monkeypatch.setattr(scoring.native, "library", lambda: None)
+    elif scoring.native.library() is None:
+        pytest.skip("no C compiler builds the package's kernels here")
+    return request.param
+
+
 def naive_scores(user, table, ids):
     return torch.stack([torch.stack([user[b] @ table[ids[b, j]] for j in range(ids.shape[1])])
                         for b in range(ids.shape[0])])
@@ -45,10 +57,11 @@ def test_candidate_scores_matmul_and_gather_paths_agree():
         torch.testing.assert_close(candidate_scores(user, table, ids), expected)
 
 
-def test_fused_scores_pass_gradcheck_in_float64_with_repeated_candidates():
+@pytest.mark.parametrize("dim", [3, 70])  # C kernels: a tail only; a full block of 64 and a tail
+def test_fused_scores_pass_gradcheck_in_float64_with_repeated_candidates(kernels, dim):
     g = torch.Generator().manual_seed(1)
-    user = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
-    table = torch.randn(9, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    user = torch.randn(4, dim, generator=g, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(9, dim, generator=g, dtype=torch.float64, requires_grad=True)
     ids = torch.tensor([[2, 2, 2, 0, 8], [8, 1, 2, 1, 8], [5, 5, 5, 5, 5], [0, 3, 4, 6, 7]])
     assert torch.autograd.gradcheck(SampledScores.apply, (user, table, ids))
 
@@ -60,7 +73,7 @@ def test_fused_scoring_runs_on_every_device(device):
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("score", SCORE_FUNCTIONS)
-def test_fused_scores_equal_the_dense_paths_in_values_and_gradients(seed, score, device):
+def test_fused_scores_equal_the_dense_paths_in_values_and_gradients(seed, score, device, kernels):
     g = torch.Generator().manual_seed(seed)
     b, k, n, d = (int(torch.randint(lo, hi, (), generator=g)) for lo, hi in ((1, 40), (1, 30), (2, 200), (1, 33)))
     ids = torch.randint(0, n, (b, k), generator=g)
@@ -80,7 +93,7 @@ def test_fused_scores_equal_the_dense_paths_in_values_and_gradients(seed, score,
         torch.testing.assert_close(fused, dense)
 
 
-def test_fused_scores_in_float32_match_a_float64_reference():
+def test_fused_scores_in_float32_match_a_float64_reference(kernels):
     g = torch.Generator().manual_seed(2)
     user, table = torch.randn(64, 16, generator=g), torch.randn(500, 16, generator=g)
     ids = torch.randint(0, 500, (64, 40), generator=g)
@@ -101,6 +114,8 @@ def test_candidate_scores_dispatch_on_the_catalogue_size(monkeypatch):
 
 
 def test_unavailable_fused_kernels_fall_back_with_one_log_line(monkeypatch, caplog):
+    monkeypatch.setattr(scoring.native, "library", lambda: None)  # the sparse kernels, here broken
+
     def broken(*args, **kwargs):
         raise RuntimeError("sampled_addmm: not supported here\nsecond line")
 
