@@ -21,6 +21,7 @@
  * item gradient of the fused candidate scoring (recbole_losses/scoring.py): the same permutation
  * as a stable sort by (item, row). */
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
 
 #ifdef _OPENMP
@@ -202,6 +203,11 @@ int group_by_item(const int64_t *items, int64_t rows, int64_t cols, int64_t n_it
  * user_gradient: out[b] = sum_k grad[b, k] * table[items[b, k]], k ascending.
  * item_gradient: out[i] = sum over the run p of item i of grad[order[p]] * user[row_of[p]], p
  *   ascending (flat index ascending); rows of items without candidates are zero.
+ * normalize_rows: y = x / max(||x||, eps) row by row, with each row's norm; normalize_rows_backward:
+ *   grad_x = (grad - y <grad, y>) / max(||x||, eps), the projection 0 on rows whose norm is below eps.
+ * csr_matmul: out = A @ dense for a CSR A (indptr, indices, values), each row's products summed in
+ *   order (graph propagation, recbole_losses/models/graph.py); where total is not NULL, also
+ *   total += out, row by row.
  * Each returns 0. */
 #ifndef __has_builtin
 #define __has_builtin(x) 0
@@ -240,7 +246,7 @@ static inline double fold_f64(vec_f64 v) {
 #endif
 }
 
-#define SCORING_KERNELS(T, S)                                                                            \
+#define FLOAT_KERNELS(T, S)                                                                            \
     enum { LANES_##S = VECTOR_BYTES / sizeof(T) };                                                       \
                                                                                                          \
     static inline vec_##S load_##S(const T *p) {                                                         \
@@ -330,7 +336,49 @@ static inline double fold_f64(vec_f64 v) {
             }                                                                                            \
         }                                                                                                \
         return 0;                                                                                        \
+    }                                                                                                    \
+                                                                                                         \
+    int csr_matmul_##S(T *out, T *total, const int64_t *indptr, const int64_t *indices, const T *values, \
+                       const T *dense, int64_t rows, int64_t dim, int64_t min_parallel_entries) {        \
+        _Pragma("omp parallel for schedule(dynamic, 64) if (indptr[rows] >= min_parallel_entries)")     \
+        for (int64_t r = 0; r < rows; r++) {                                                             \
+            for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                \
+                if (dim - j0 >= BLOCK)                                                                   \
+                    accumulate_run_##S(out + r * dim, values, NULL, dense, indices, NULL, indptr[r],     \
+                                       indptr[r + 1], dim, j0, BLOCK);                                   \
+                else                                                                                     \
+                    accumulate_run_##S(out + r * dim, values, NULL, dense, indices, NULL, indptr[r],     \
+                                       indptr[r + 1], dim, j0, dim - j0);                                \
+            }                                                                                            \
+            if (total)                                                                                   \
+                for (int64_t j = 0; j < dim; j++) total[r * dim + j] += out[r * dim + j];                \
+        }                                                                                                \
+        return 0;                                                                                        \
+    }                                                                                                    \
+                                                                                                         \
+    int normalize_rows_##S(T *y, T *norms, const T *x, int64_t rows, int64_t dim, T eps,                \
+                           int64_t min_parallel_entries) {                                               \
+        _Pragma("omp parallel for schedule(static) if (rows * dim >= min_parallel_entries)")            \
+        for (int64_t r = 0; r < rows; r++) {                                                             \
+            const T *row = x + r * dim;                                                                  \
+            const T norm = sqrt(dot_##S(row, row, dim)), denominator = norm < eps ? eps : norm;          \
+            norms[r] = norm;                                                                             \
+            for (int64_t j = 0; j < dim; j++) y[r * dim + j] = row[j] / denominator;                     \
+        }                                                                                                \
+        return 0;                                                                                        \
+    }                                                                                                    \
+                                                                                                         \
+    int normalize_rows_backward_##S(T *grad_x, const T *grad, const T *y, const T *norms, int64_t rows,  \
+                                    int64_t dim, T eps, int64_t min_parallel_entries) {                  \
+        _Pragma("omp parallel for schedule(static) if (rows * dim >= min_parallel_entries)")            \
+        for (int64_t r = 0; r < rows; r++) {                                                             \
+            const T *g = grad + r * dim, *yr = y + r * dim;                                              \
+            const T projection = norms[r] < eps ? 0 : dot_##S(g, yr, dim);                               \
+            const T denominator = norms[r] < eps ? eps : norms[r];                                       \
+            for (int64_t j = 0; j < dim; j++) grad_x[r * dim + j] = (g[j] - yr[j] * projection) / denominator; \
+        }                                                                                                \
+        return 0;                                                                                        \
     }
 
-SCORING_KERNELS(float, f32)
-SCORING_KERNELS(double, f64)
+FLOAT_KERNELS(float, f32)
+FLOAT_KERNELS(double, f64)

@@ -56,9 +56,14 @@ _SIGNATURES = {  # name: argument types (each returns 0; -1 out of memory; -2 a 
     **{f"user_gradient_{suffix}": [_P, _P, _P, _P, _I, _I, _I, _I] for suffix in ("f32", "f64")},
     **{f"{kernel}_{suffix}": [_P, _P, _P, _P, _P, _P, _I, _I, _I, _I]
        for kernel in ("sampled_dot", "item_gradient") for suffix in ("f32", "f64")},
+    **{f"csr_matmul_{suffix}": [_P, _P, _P, _P, _P, _P, _I, _I, _I] for suffix in ("f32", "f64")},
+    **{f"normalize_rows_{suffix}": [_P, _P, _P, _I, _I, c_type, _I]
+       for suffix, c_type in (("f32", ctypes.c_float), ("f64", ctypes.c_double))},
+    **{f"normalize_rows_backward_{suffix}": [_P, _P, _P, _P, _I, _I, c_type, _I]
+       for suffix, c_type in (("f32", ctypes.c_float), ("f64", ctypes.c_double))},
 }
-# The scoring kernels' element types (the suffix of their C names).
-SCORING_DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+# The floating-point kernels' element types (the suffix of their C names).
+FLOAT_DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 # Compiler flags, tried in turn: for this machine's vector units with OpenMP, then portable, then one thread.
 _FLAG_SETS = (["-march=native", "-fopenmp"], ["-fopenmp"], [])
 _logger = logging.getLogger(__name__)
@@ -141,8 +146,8 @@ def group_by_item(items: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torc
     return offsets, order, row_of
 
 
-def _scoring_kernel(name: str, dtype: torch.dtype):
-    return getattr(library(), f"{name}_{SCORING_DTYPES[dtype]}")
+def _float_kernel(name: str, dtype: torch.dtype):
+    return getattr(library(), f"{name}_{FLOAT_DTYPES[dtype]}")
 
 
 def sampled_dot(user: torch.Tensor, table: torch.Tensor, items: torch.Tensor, grouping) -> torch.Tensor:
@@ -150,7 +155,7 @@ def sampled_dot(user: torch.Tensor, table: torch.Tensor, items: torch.Tensor, gr
     ``table`` [I, d] (one dtype), given ``grouping = group_by_item(items, I)``."""
     user, table = user.contiguous(), table.contiguous()
     scores = torch.empty(items.shape, dtype=user.dtype)
-    _scoring_kernel("sampled_dot", user.dtype)(scores.data_ptr(), user.data_ptr(), table.data_ptr(),
+    _float_kernel("sampled_dot", user.dtype)(scores.data_ptr(), user.data_ptr(), table.data_ptr(),
                                                *(t.data_ptr() for t in grouping), table.shape[0], items.numel(),
                                                user.shape[1], MIN_PARALLEL_ENTRIES)
     return scores
@@ -160,7 +165,7 @@ def user_gradient(grad: torch.Tensor, table: torch.Tensor, items: torch.Tensor) 
     """[B, d]: row b is Σ_k grad[b, k] · table[items[b, k]] (the candidate scores' user gradient)."""
     grad, table, items = grad.contiguous(), table.contiguous(), items.to(torch.long).contiguous()
     out = torch.empty(items.shape[0], table.shape[1], dtype=table.dtype)
-    _scoring_kernel("user_gradient", table.dtype)(out.data_ptr(), grad.data_ptr(), table.data_ptr(), items.data_ptr(),
+    _float_kernel("user_gradient", table.dtype)(out.data_ptr(), grad.data_ptr(), table.data_ptr(), items.data_ptr(),
                                                   *items.shape, table.shape[1], MIN_PARALLEL_ENTRIES)
     return out
 
@@ -171,7 +176,41 @@ def item_gradient(grad: torch.Tensor, user: torch.Tensor, grouping, n_items: int
     candidate scores' item gradient; rows of untouched items are zero)."""
     grad, user = grad.contiguous(), user.contiguous()
     out = torch.empty(n_items, user.shape[1], dtype=user.dtype)
-    _scoring_kernel("item_gradient", user.dtype)(out.data_ptr(), grad.data_ptr(), user.data_ptr(),
+    _float_kernel("item_gradient", user.dtype)(out.data_ptr(), grad.data_ptr(), user.data_ptr(),
                                                  *(t.data_ptr() for t in grouping), n_items, grad.numel(),
                                                  user.shape[1], MIN_PARALLEL_ENTRIES)
+    return out
+
+
+def csr_matmul(indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, dense: torch.Tensor,
+               total: torch.Tensor | None = None) -> torch.Tensor:
+    """``A @ dense`` for the CSR matrix A = (``indptr``, ``indices``, ``values``) (int64 indices,
+    ``values`` and ``dense`` CPU float32/float64 of one dtype), each row's products summed in order;
+    where ``total`` (contiguous, the output's shape) is given, also ``total += A @ dense`` in the
+    same pass."""
+    dense, values = dense.contiguous(), values.contiguous()
+    out = torch.empty(indptr.shape[0] - 1, dense.shape[1], dtype=dense.dtype)
+    _float_kernel("csr_matmul", dense.dtype)(out.data_ptr(), 0 if total is None else total.data_ptr(),
+                                            indptr.data_ptr(), indices.data_ptr(), values.data_ptr(),
+                                            dense.data_ptr(), out.shape[0], dense.shape[1], MIN_PARALLEL_ENTRIES)
+    return out
+
+
+def normalize_rows(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, norms): the rows of the CPU float32/float64 matrix ``x`` divided by max(‖row‖, eps), and
+    each row's norm ‖row‖."""
+    x = x.contiguous()
+    y, norms = torch.empty_like(x), torch.empty(x.shape[0], dtype=x.dtype)
+    _float_kernel("normalize_rows", x.dtype)(y.data_ptr(), norms.data_ptr(), x.data_ptr(), *x.shape, eps,
+                                             MIN_PARALLEL_ENTRIES)
+    return y, norms
+
+
+def normalize_rows_backward(grad: torch.Tensor, y: torch.Tensor, norms: torch.Tensor, eps: float) -> torch.Tensor:
+    """The gradient of :func:`normalize_rows`: (grad − y ⟨grad, y⟩) / max(‖x‖, eps) row by row,
+    the projection 0 on rows whose norm is below eps."""
+    grad = grad.contiguous()
+    out = torch.empty_like(y)
+    _float_kernel("normalize_rows_backward", y.dtype)(out.data_ptr(), grad.data_ptr(), y.data_ptr(), norms.data_ptr(),
+                                                      *y.shape, eps, MIN_PARALLEL_ENTRIES)
     return out

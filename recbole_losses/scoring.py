@@ -56,24 +56,29 @@ _NORM_EPS = 1e-12  # F.normalize's default
 
 class _NormalizeRows(torch.autograd.Function):
     r"""``F.normalize(x, dim=-1)``: :math:`y = x / \max(\lVert x \rVert, \epsilon)`, with the closed-form
-    backward :math:`\partial x = (g - y \langle g, y \rangle) / \lVert x \rVert` (:math:`g / \epsilon`
-    on rows whose norm is below ε) in three passes; autograd's graph of the same formula takes
-    about ten times longer on a catalogue-sized table (docs/performance.md)."""
+    backward :math:`\partial x = (g - y \langle g, y \rangle) / \max(\lVert x \rVert, \epsilon)` (the
+    projection 0 on rows whose norm is below ε): one pass each way in the package's C kernels on CPU
+    in float32/float64, else three torch passes; autograd's graph of the same formula takes about
+    ten times longer on a catalogue-sized table (docs/performance.md)."""
 
     @staticmethod
     def forward(ctx, x):
+        if x.device.type == "cpu" and x.dtype in native.FLOAT_DTYPES and x.dim() == 2 and native.library() is not None:
+            y, norm = native.normalize_rows(x, _NORM_EPS)
+            ctx.save_for_backward(y, norm)
+            return y
         norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        clamped = norm < _NORM_EPS
-        denominator = norm.clamp_min(_NORM_EPS)
-        y = x / denominator
-        ctx.save_for_backward(y, denominator, clamped)
+        y = x / norm.clamp_min(_NORM_EPS)
+        ctx.save_for_backward(y, norm)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        y, denominator, clamped = ctx.saved_tensors
-        projection = (grad * y).sum(dim=-1, keepdim=True).masked_fill_(clamped, 0.0)
-        return (grad - y * projection) / denominator
+        y, norm = ctx.saved_tensors
+        if norm.dim() == 1:  # the C kernels' forward
+            return native.normalize_rows_backward(grad, y, norm, _NORM_EPS)
+        projection = (grad * y).sum(dim=-1, keepdim=True).masked_fill_(norm < _NORM_EPS, 0.0)
+        return (grad - y * projection) / norm.clamp_min(_NORM_EPS)
 
 
 def normalize_rows(x: torch.Tensor) -> torch.Tensor:
@@ -130,7 +135,7 @@ def _item_gradient(user_e: torch.Tensor, n_items: int, items: torch.Tensor, grad
 def _runs_natively(user_e: torch.Tensor, item_table: torch.Tensor, items: torch.Tensor) -> bool:
     """Whether the package's C kernels score these tensors: CPU, float32 or float64, fewer than 2^31
     candidates, kernels built."""
-    return (user_e.device.type == "cpu" and user_e.dtype == item_table.dtype and user_e.dtype in native.SCORING_DTYPES
+    return (user_e.device.type == "cpu" and user_e.dtype == item_table.dtype and user_e.dtype in native.FLOAT_DTYPES
             and items.numel() < 2**31 and native.library() is not None)
 
 

@@ -5,6 +5,7 @@ compiler works."""
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -239,3 +240,51 @@ def test_the_compiled_sampler_key_reaches_the_sampler(workdir, compiled):
     config = Config("MF", "ml-100k", config_dict={"loss": "SL", "neg_num": 5, "compiled_sampler": compiled})
     train, _, _ = data_preparation(config, create_dataset(config))
     assert train.item_sampler.compiled is compiled
+
+
+@needs_compiler
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dim", [5, 64, 70])
+def test_csr_matmul_equals_scipy_adds_to_the_total_and_does_not_depend_on_the_threads(dtype, dim, monkeypatch):
+    import scipy.sparse as sp
+
+    keep = np.ones((300, 1))
+    keep[7] = 0.0  # an empty row
+    matrix = sp.csr_matrix(sp.random(300, 400, density=0.03, random_state=dim, dtype=np.float64).multiply(keep))
+    indptr, indices = (torch.from_numpy(a.astype(np.int64)) for a in (matrix.indptr, matrix.indices))
+    values = torch.from_numpy(matrix.data).to(dtype)
+    dense = torch.randn(400, dim, generator=torch.Generator().manual_seed(dim), dtype=dtype)
+    start = torch.randn(300, dim, dtype=dtype)
+    monkeypatch.setattr(native, "MIN_PARALLEL_ENTRIES", 1)
+    threads, results = torch.get_num_threads(), []
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            total = start.clone()
+            results.append((native.csr_matmul(indptr, indices, values, dense, total), total))
+    finally:
+        torch.set_num_threads(threads)
+    (product, total), (split_product, split_total) = results
+    assert torch.equal(product, split_product) and torch.equal(total, split_total)
+    expected = torch.from_numpy(matrix @ dense.double().numpy()).to(dtype)
+    tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else {}
+    torch.testing.assert_close(product, expected, **tolerance)
+    assert not product[7].any()
+    torch.testing.assert_close(total, start + product, **tolerance)
+
+
+@needs_compiler
+@pytest.mark.parametrize("dim", [5, 70])
+def test_normalize_rows_kernels_do_not_depend_on_the_threads(dim, monkeypatch):
+    x = torch.randn(500, dim, generator=torch.Generator().manual_seed(dim))
+    grad = torch.randn(500, dim, generator=torch.Generator().manual_seed(dim + 1))
+    monkeypatch.setattr(native, "MIN_PARALLEL_ENTRIES", 1)
+    threads, results = torch.get_num_threads(), []
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            y, norms = native.normalize_rows(x, 1e-12)
+            results.append((y, norms, native.normalize_rows_backward(grad, y, norms, 1e-12)))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(*results))

@@ -232,3 +232,19 @@ def test_another_losses_key_warns_that_it_is_ignored(workdir):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Config("MF", "ml-100k", config_dict={"loss": "CW", "cw_tau": 0.2})  # its own key: no warning
+
+
+@pytest.mark.parametrize("reproducibility", [True, False])
+def test_determinism_turns_on_deterministic_algorithms_on_cpu_without_the_nan_fill(reproducibility):
+    from recbole_losses.runner import init_determinism
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    try:
+        init_determinism({"reproducibility": reproducibility, "device": torch.device("cpu")})
+        assert torch.are_deterministic_algorithms_enabled() is reproducibility
+        assert torch.utils.deterministic.fill_uninitialized_memory is False  # torch.empty is not NaN-filled
+        init_determinism({"reproducibility": True, "device": torch.device("cuda")})
+        assert torch.are_deterministic_algorithms_enabled() is False  # RecBole's cuDNN setting only
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.utils.deterministic.fill_uninitialized_memory = before[1]

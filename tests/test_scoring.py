@@ -164,16 +164,18 @@ def test_every_loss_on_every_backbone_trains_the_same_through_both_paths(ml100k_
         torch.testing.assert_close(fused_grads[name], dense_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_normalize_rows_equals_f_normalize_and_passes_gradcheck():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dim", [5, 70])  # C kernels: a tail only; vectors and a tail
+def test_normalize_rows_equals_f_normalize_and_passes_gradcheck(kernels, dim, dtype):
     g = torch.Generator().manual_seed(3)
-    x = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    x = torch.randn(7, dim, generator=g, dtype=dtype)
     x[2] = 0.0  # a zero row: clamped by eps, as F.normalize does
-    x[4] *= 1e-14
-    weights = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    x[4] *= 1e-14 if dtype == torch.float64 else 1e-13  # below eps (float32: its square stays a normal number)
+    weights = torch.randn(7, dim, generator=g, dtype=dtype)
     ours, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
     torch.testing.assert_close(normalize_rows(ours), torch.nn.functional.normalize(ref, dim=-1))
     (normalize_rows(ours) * weights).sum().backward()
     (torch.nn.functional.normalize(ref, dim=-1) * weights).sum().backward()
     torch.testing.assert_close(ours.grad, ref.grad)
-    smooth = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    smooth = torch.randn(6, dim, generator=g, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(normalize_rows, (smooth,))

@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from recbole.model.general_recommender import LightGCN as RecBoleLightGCN
 from recbole.model.general_recommender import NGCF as RecBoleNGCF
 
+from .. import native
+
 __all__ = ["FastLightGCN", "FastNGCF", "layer_mean", "normalized_adjacency", "normalized_adjacency_scipy", "propagation_mean",
            "sparse_matmul", "spmm", "symmetric_spmm", "torch_csr"]
 
@@ -95,16 +97,25 @@ def torch_csr(csr: sp.csr_matrix) -> torch.Tensor:
         )
 
 
-def spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-    """``adjacency @ dense`` for a CSR ``adjacency``, as an ``embedding_bag`` whose bags are the
-    rows: out[r] = Σ_{j in row r} A[r, j] · dense[j] (about 2.5× faster than ``torch.sparse.mm``
-    on CPU at Gowalla size, docs/performance.md); any other layout through ``torch.sparse.mm``."""
+def spmm(adjacency: torch.Tensor, dense: torch.Tensor, add_to: torch.Tensor | None = None) -> torch.Tensor:
+    """``adjacency @ dense``: out[r] = Σ_{j in row r} A[r, j] · dense[j]. For a CSR ``adjacency`` on
+    CPU in float32/float64, the package's C kernel (:func:`recbole_losses.native.csr_matmul`, rows
+    balanced over the threads), else an ``embedding_bag`` whose bags are the rows (about 2.5× faster
+    than ``torch.sparse.mm`` on CPU at Gowalla size, docs/performance.md); any other layout through
+    ``torch.sparse.mm``. Where ``add_to`` is given, also ``add_to += out`` (in the C kernel's pass)."""
     if adjacency.layout != torch.sparse_csr:
-        return torch.sparse.mm(adjacency, dense)
-    return F.embedding_bag(
-        adjacency.col_indices(), dense, adjacency.crow_indices()[:-1], mode="sum",
-        per_sample_weights=adjacency.values(),
-    )
+        out = torch.sparse.mm(adjacency, dense)
+    elif (dense.device.type == "cpu" and dense.dtype == adjacency.dtype and dense.dtype in native.FLOAT_DTYPES
+          and native.library() is not None):
+        return native.csr_matmul(adjacency.crow_indices(), adjacency.col_indices(), adjacency.values(), dense, add_to)
+    else:
+        out = F.embedding_bag(
+            adjacency.col_indices(), dense, adjacency.crow_indices()[:-1], mode="sum",
+            per_sample_weights=adjacency.values(),
+        )
+    if add_to is not None:
+        add_to.add_(out)
+    return out
 
 
 class _SpMM(torch.autograd.Function):
@@ -152,8 +163,7 @@ def _mean_of_powers(adjacency: torch.Tensor, x: torch.Tensor, n_layers: int) -> 
     """(x + Âx + ... + Â^L x) / (L + 1), accumulated in place."""
     total, layer = x.clone(), x
     for _ in range(n_layers):
-        layer = spmm(adjacency, layer)
-        total.add_(layer)
+        layer = spmm(adjacency, layer, add_to=total)
     return total.div_(n_layers + 1)
 
 
