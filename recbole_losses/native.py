@@ -56,7 +56,8 @@ _SIGNATURES = {  # name: argument types (each returns 0; -1 out of memory; -2 a 
     **{f"user_gradient_{suffix}": [_P, _P, _P, _P, _I, _I, _I, _I] for suffix in ("f32", "f64")},
     **{f"{kernel}_{suffix}": [_P, _P, _P, _P, _P, _P, _I, _I, _I, _I]
        for kernel in ("sampled_dot", "item_gradient") for suffix in ("f32", "f64")},
-    **{f"csr_matmul_{suffix}": [_P, _P, _P, _P, _P, _P, _I, _I, _I] for suffix in ("f32", "f64")},
+    **{f"csr_matmul_{suffix}": [_P, _P, _P, _P, _P, _P, _P, _I, _I, c_type, _I]
+       for suffix, c_type in (("f32", ctypes.c_float), ("f64", ctypes.c_double))},
     **{f"normalize_rows_{suffix}": [_P, _P, _P, _I, _I, c_type, _I]
        for suffix, c_type in (("f32", ctypes.c_float), ("f64", ctypes.c_double))},
     **{f"normalize_rows_backward_{suffix}": [_P, _P, _P, _P, _I, _I, c_type, _I]
@@ -183,16 +184,23 @@ def item_gradient(grad: torch.Tensor, user: torch.Tensor, grouping, n_items: int
 
 
 def csr_matmul(indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, dense: torch.Tensor,
-               total: torch.Tensor | None = None) -> torch.Tensor:
-    """``A @ dense`` for the CSR matrix A = (``indptr``, ``indices``, ``values``) (int64 indices,
+               total: torch.Tensor | None = None, base: torch.Tensor | None = None, divisor: float = 1.0,
+               store: bool = True) -> torch.Tensor | None:
+    """P = ``A @ dense`` for the CSR matrix A = (``indptr``, ``indices``, ``values``) (int64 indices,
     ``values`` and ``dense`` CPU float32/float64 of one dtype), each row's products summed in order;
-    where ``total`` (contiguous, the output's shape) is given, also ``total += A @ dense`` in the
-    same pass."""
+    returned where ``store``. Where ``total`` (contiguous, P's shape) is given, also, in the same
+    pass, ``total = (base + P) / divisor`` (``base`` defaults to ``total`` itself; no division
+    where ``divisor`` is 1)."""
     dense, values = dense.contiguous(), values.contiguous()
-    out = torch.empty(indptr.shape[0] - 1, dense.shape[1], dtype=dense.dtype)
-    _float_kernel("csr_matmul", dense.dtype)(out.data_ptr(), 0 if total is None else total.data_ptr(),
-                                            indptr.data_ptr(), indices.data_ptr(), values.data_ptr(),
-                                            dense.data_ptr(), out.shape[0], dense.shape[1], MIN_PARALLEL_ENTRIES)
+    base = None if base is None else base.contiguous()
+    if total is not None and not total.is_contiguous():
+        raise ValueError("csr_matmul: total must be contiguous (it is written in place)")
+    rows = indptr.shape[0] - 1
+    out = torch.empty(rows, dense.shape[1], dtype=dense.dtype) if store else None
+    address = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
+    _float_kernel("csr_matmul", dense.dtype)(address(out), address(total), address(base), indptr.data_ptr(),
+                                            indices.data_ptr(), values.data_ptr(), dense.data_ptr(), rows,
+                                            dense.shape[1], divisor, MIN_PARALLEL_ENTRIES)
     return out
 
 

@@ -158,3 +158,17 @@ _DATABASES = itertools.count()
 def postgres_url(postgres_server):
     """The SQLAlchemy URL of a new, empty database on the session's PostgreSQL server."""
     return postgres_server.create_database(f"test_{next(_DATABASES)}")
+
+
+@pytest.fixture(params=["C kernels", "torch kernels"])
+def kernels(request, monkeypatch):
+    """The two CPU implementations of the fused scoring, the row normalisation and the graph
+    propagation: the package's C kernels (where a C compiler builds them) and torch's kernels (the
+    only ones on other devices)."""
+    from recbole_losses import native
+
+    if request.param == "torch kernels":
+        monkeypatch.setattr(native, "library", lambda: None)
+    elif native.library() is None:
+        pytest.skip("no C compiler builds the package's kernels here")
+    return request.param

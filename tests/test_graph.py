@@ -19,6 +19,7 @@ from recbole_losses.models.graph import (
     FastNGCF,
     normalized_adjacency,
     normalized_adjacency_scipy,
+    propagation_mean,
     spmm,
     symmetric_spmm,
 )
@@ -110,7 +111,7 @@ def test_backbones_use_the_vectorised_builder():
     assert set(vars(FastNGCF)) - {"__module__", "__doc__", "__qualname__"} == {"get_norm_adj_mat"}
 
 
-def test_lightgcn_propagation_equals_recboles_values_and_gradients(ml100k_train):
+def test_lightgcn_propagation_equals_recboles_values_and_gradients(ml100k_train, kernels):
     _, dataset = ml100k_train
     config = Config("LightGCN", "ml-100k", config_dict={"loss": "SL", "show_progress": False})
     net = COMPOSED["LightGCN"](config, dataset).net
@@ -152,9 +153,10 @@ def test_composed_graph_backbones_build_recbole_equal_adjacency(ml100k_train, na
     torch.testing.assert_close(built.values(), ref.values(), rtol=1e-6, atol=0)
 
 
-def test_embedding_bag_spmm_passes_gradcheck_with_empty_rows():
-    """The CSR product as an embedding bag (rows 0 and 4 have no entries) against a dense product,
-    and its gradient (Âᵀ = Â) by float64 gradcheck."""
+def test_csr_spmm_passes_gradcheck_with_empty_rows(kernels):
+    """The CSR product (C kernel or embedding bag; rows 0 and 4 have no entries) against a dense
+    product, and its gradient (Âᵀ = Â) by float64 gradcheck; LightGCN's mean of 0–3 propagated
+    layers against its definition, and its gradient."""
     dense = torch.tensor([[0, 0, 0, 0, 0], [0, 0, 2.0, 0, 0.5], [0, 2.0, 0, 1.0, 0],
                           [0, 0, 1.0, 0, 0], [0, 0.5, 0, 0, 0]], dtype=torch.float64)
     dense[4, 1] = dense[1, 4] = 0.5
@@ -162,3 +164,9 @@ def test_embedding_bag_spmm_passes_gradcheck_with_empty_rows():
     x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
     torch.testing.assert_close(spmm(adjacency, x), dense @ x)
     assert torch.autograd.gradcheck(lambda v: symmetric_spmm(adjacency, v), (x,))
+    for n_layers in range(4):
+        powers = [x]
+        for _ in range(n_layers):
+            powers.append(dense @ powers[-1])
+        torch.testing.assert_close(propagation_mean(adjacency, x, n_layers), sum(powers) / (n_layers + 1))
+        assert torch.autograd.gradcheck(lambda v, n=n_layers: propagation_mean(adjacency, v, n), (x,))

@@ -28,16 +28,6 @@ from recbole_losses.scoring import (
 from conftest import STATE
 
 
-@pytest.fixture(params=["C kernels", "torch kernels"])
-def kernels(request, monkeypatch):
-    """The fused scoring's two CPU implementations: the package's C kernels where they are built,
-    and torch's sparse and embedding_bag kernels (the only ones on other devices)."""
-    if request.param == "torch kernels":
-        monkeypatch.setattr(scoring.native, "library", lambda: None)
-    elif scoring.native.library() is None:
-        pytest.skip("no C compiler builds the package's kernels here")
-    return request.param
-
 
 def naive_scores(user, table, ids):
     return torch.stack([torch.stack([user[b] @ table[ids[b, j]] for j in range(ids.shape[1])])

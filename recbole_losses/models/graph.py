@@ -97,25 +97,27 @@ def torch_csr(csr: sp.csr_matrix) -> torch.Tensor:
         )
 
 
-def spmm(adjacency: torch.Tensor, dense: torch.Tensor, add_to: torch.Tensor | None = None) -> torch.Tensor:
+def _runs_natively(adjacency: torch.Tensor, dense: torch.Tensor) -> bool:
+    """Whether the package's C kernel multiplies these: a CSR matrix and a CPU float32/float64 dense
+    matrix of its dtype, kernels built."""
+    return (adjacency.layout == torch.sparse_csr and dense.device.type == "cpu" and dense.dtype == adjacency.dtype
+            and dense.dtype in native.FLOAT_DTYPES and native.library() is not None)
+
+
+def spmm(adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     """``adjacency @ dense``: out[r] = Σ_{j in row r} A[r, j] · dense[j]. For a CSR ``adjacency`` on
     CPU in float32/float64, the package's C kernel (:func:`recbole_losses.native.csr_matmul`, rows
     balanced over the threads), else an ``embedding_bag`` whose bags are the rows (about 2.5× faster
     than ``torch.sparse.mm`` on CPU at Gowalla size, docs/performance.md); any other layout through
-    ``torch.sparse.mm``. Where ``add_to`` is given, also ``add_to += out`` (in the C kernel's pass)."""
+    ``torch.sparse.mm``."""
     if adjacency.layout != torch.sparse_csr:
-        out = torch.sparse.mm(adjacency, dense)
-    elif (dense.device.type == "cpu" and dense.dtype == adjacency.dtype and dense.dtype in native.FLOAT_DTYPES
-          and native.library() is not None):
-        return native.csr_matmul(adjacency.crow_indices(), adjacency.col_indices(), adjacency.values(), dense, add_to)
-    else:
-        out = F.embedding_bag(
-            adjacency.col_indices(), dense, adjacency.crow_indices()[:-1], mode="sum",
-            per_sample_weights=adjacency.values(),
-        )
-    if add_to is not None:
-        add_to.add_(out)
-    return out
+        return torch.sparse.mm(adjacency, dense)
+    if _runs_natively(adjacency, dense):
+        return native.csr_matmul(adjacency.crow_indices(), adjacency.col_indices(), adjacency.values(), dense)
+    return F.embedding_bag(
+        adjacency.col_indices(), dense, adjacency.crow_indices()[:-1], mode="sum",
+        per_sample_weights=adjacency.values(),
+    )
 
 
 class _SpMM(torch.autograd.Function):
@@ -160,10 +162,22 @@ class _PropagationMean(torch.autograd.Function):
 
 
 def _mean_of_powers(adjacency: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
-    """(x + Âx + ... + Â^L x) / (L + 1), accumulated in place."""
+    """(x + Âx + ... + Â^L x) / (L + 1), accumulated in place: with the C kernel each product adds
+    itself to the sum in its own pass (the first from x, the last dividing, the last product never
+    stored), else one pass per sum and the division."""
+    if n_layers > 0 and _runs_natively(adjacency, x):
+        parts = adjacency.crow_indices(), adjacency.col_indices(), adjacency.values()
+        x = x.contiguous()
+        total, layer = torch.empty_like(x), x
+        for index in range(n_layers):
+            last = index == n_layers - 1
+            layer = native.csr_matmul(*parts, layer, total=total, base=x if index == 0 else None,
+                                      divisor=n_layers + 1 if last else 1.0, store=not last)
+        return total
     total, layer = x.clone(), x
     for _ in range(n_layers):
-        layer = spmm(adjacency, layer, add_to=total)
+        layer = spmm(adjacency, layer)
+        total.add_(layer)
     return total.div_(n_layers + 1)
 
 
