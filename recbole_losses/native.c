@@ -297,7 +297,7 @@ static inline double fold_f64(vec_f64 v) {
     int sampled_dot_##S(T *scores, const T *user, const T *table, const int32_t *offsets,                \
                         const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries,   \
                         int64_t dim, int64_t min_parallel_entries) {                                     \
-        _Pragma("omp parallel for schedule(dynamic, 256) if (entries >= min_parallel_entries)")          \
+        _Pragma("omp parallel for schedule(dynamic, 32) if (entries >= min_parallel_entries)")           \
         for (int64_t i = 0; i < n_items; i++) {                                                          \
             const int64_t last = i + 1 < n_items ? offsets[i + 1] : entries;                             \
             if (dim == BLOCK)                                                                            \
@@ -326,7 +326,7 @@ static inline double fold_f64(vec_f64 v) {
     int item_gradient_##S(T *out, const T *grad, const T *user, const int32_t *offsets,                  \
                           const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries, \
                           int64_t dim, int64_t min_parallel_entries) {                                   \
-        _Pragma("omp parallel for schedule(dynamic, 256) if (entries >= min_parallel_entries)")          \
+        _Pragma("omp parallel for schedule(dynamic, 32) if (entries >= min_parallel_entries)")           \
         for (int64_t i = 0; i < n_items; i++) {                                                          \
             const int64_t first = offsets[i], last = i + 1 < n_items ? offsets[i + 1] : entries;         \
             for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                \
