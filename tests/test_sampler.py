@@ -152,3 +152,44 @@ def test_dataloader_on_ml100k_gives_b_by_n_from_the_training_split(workdir):
         assert all((u, i) not in train_pairs for i in batch["neg_item_id"][r].tolist())
         assert all((u, i) in train_pairs for i in batch["sampled_pos_item_id"][r].tolist())
     assert sum(len(b["user_id"]) for b in train) == len(inter)  # one row per training interaction
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("whole_batches", [False, True])
+def test_the_loaders_own_epoch_order_gives_the_stock_iterators_batches(workdir, shuffle, whole_batches):
+    """Two epochs through the loader's own index batches equal two through torch's sampler and
+    batch sampler (the same rows, negatives and positives, the last batch short or not) and leave
+    the loader's generator in the same state; worker processes keep torch's iterator."""
+    from recbole.data import create_dataset
+    from recbole.data.dataloader import TrainDataLoader
+    from recbole.utils import init_seed
+
+    from recbole_losses import Config
+    from recbole_losses.data.dataloader import data_preparation
+
+    settings = {"loss": "SL", "neg_num": 7, "pos_num": 2, "train_batch_size": 4096, "shuffle": shuffle}
+    config = Config("MF", "ml-100k", config_dict=settings)
+    if whole_batches:  # the batch size divides the training rows: the epoch ends without a short batch
+        rows = len(data_preparation(config, create_dataset(config))[0].sampler)
+        config = Config("MF", "ml-100k", config_dict={**settings, "train_batch_size": next(
+            b for b in range(rows // 8, rows + 1) if rows % b == 0)})
+    epochs, states = {}, {}
+    for own in (True, False):
+        init_seed(config["seed"], True)  # the same split, then the same draws
+        train, _, _ = data_preparation(config, create_dataset(config))
+        iterate = train.__iter__ if own else lambda t=train: TrainDataLoader.__iter__(t)  # RecBole's: torch's sampler
+        epochs[own] = [[(b["user_id"], b["item_id"], b["neg_item_id"], b["sampled_pos_item_id"]) for b in iterate()]
+                       for _ in range(2)]
+        states[own] = train.generator.get_state()
+    assert len(epochs[True][0]) == len(epochs[False][0]) > 1
+    for mine, stock in zip(epochs[True], epochs[False]):
+        for a, b in zip(mine, stock):
+            assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert torch.equal(states[True], states[False])
+    short = epochs[True][0][-1][0].shape[0] < epochs[True][0][0][0].shape[0]
+    assert short is not whole_batches
+    assert shuffle is not torch.equal(epochs[True][0][0][0], epochs[True][1][0][0])  # a new order each epoch
+    assert train._epoch_order() is not None
+    config["worker"] = 1
+    worker_train, _, _ = data_preparation(config, create_dataset(config))
+    assert worker_train._epoch_order() is None
