@@ -17,14 +17,23 @@ r"""The package's C kernels (``native.c``, shipped beside this module), compiled
 - ``sampled_dot``, ``user_gradient``, ``item_gradient``: the fused candidate scoring on CPU
   (:class:`recbole_losses.scoring.SampledScores`) in float32 and float64. The scores and the item
   gradient go item by item over that grouping, so each table row is read once and the user rows
-  (B·d values) stay in cache; the user gradient goes row by row. Sums run in fixed-width vectors
-  (64 bytes) in an order set by the code, so they are the same for any number of threads.
+  (B·d values) stay in cache; the user gradient goes row by row.
+- ``normalize_rows`` and its backward: the cosine scores' row normalisation, one pass each way
+  (:func:`recbole_losses.scoring.normalize_rows`).
+- ``csr_matmul``: graph propagation's CSR product, rows balanced over the threads, optionally
+  adding itself to a running layer sum and dividing it in the same pass (LightGCN's layer mean,
+  :mod:`recbole_losses.models.graph`).
+
+The floating-point kernels compute every output entry on one thread and sum in fixed-width
+vectors (64 bytes) in an order set by the code, so they give the same bits for any number of
+threads.
 
 :func:`library` compiles the file with the C compiler (``$CC``, else ``cc``; with
-``-march=native -fopenmp``, else ``-fopenmp``, else for one thread) into a temporary folder and
-loads it with ``ctypes``. ``-march=native`` builds for the machine's vector units (the file is
-compiled where it runs); with fused multiply-adds the last bits of a float sum can differ from
-another machine's.
+``-march=native -ffp-contract=off -fopenmp``, else without ``-march=native``, else for one thread)
+into a temporary folder and loads it with ``ctypes``. ``-march=native`` builds for the machine's
+vector units (the file is compiled where it runs); ``-ffp-contract=off`` keeps every product and
+sum rounded as written (no fused multiply-adds), so the floating-point kernels give the same bits
+on any machine, whatever its vector width.
 With OpenMP the kernels split their rows over ``torch.get_num_threads()`` threads and, where torch
 ships the same ``libgomp.so.1`` (its Linux wheels do), run on torch's own OpenMP threads instead of
 competing with them. The compile time is logged; where no compiler works, one log line says so and
@@ -66,7 +75,8 @@ _SIGNATURES = {  # name: argument types (each returns 0; -1 out of memory; -2 a 
 # The floating-point kernels' element types (the suffix of their C names).
 FLOAT_DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 # Compiler flags, tried in turn: for this machine's vector units with OpenMP, then portable, then one thread.
-_FLAG_SETS = (["-march=native", "-fopenmp"], ["-fopenmp"], [])
+_FLAG_SETS = (["-march=native", "-ffp-contract=off", "-fopenmp"], ["-ffp-contract=off", "-fopenmp"],
+              ["-ffp-contract=off"], [])
 _logger = logging.getLogger(__name__)
 
 
