@@ -288,3 +288,18 @@ def test_normalize_rows_kernels_do_not_depend_on_the_threads(dim, monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
+@needs_compiler
+def test_the_kernels_benchmark_prints_its_table(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels.py"
+    spec = importlib.util.spec_from_file_location("kernels_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--batch", "8", "--negs", "20", "--items", "300", "--users", "200", "--interactions", "900",
+                 "--repeats", "1", "--number", "1"])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(table) == 9 and table[1].startswith("| candidates grouped by item")
