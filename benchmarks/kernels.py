@@ -13,7 +13,7 @@ rounds of ``--number`` calls each, milliseconds, at the process's torch thread c
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +21,12 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from recbole_losses import native, scoring
-from recbole_losses.models import graph
+if __package__ in (None, ""):  # python benchmarks/kernels.py: the repository root, for benchmarks.*
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def best_ms(fn, repeats: int, number: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best * 1e3
+from benchmarks.loss_cost import best_ms  # noqa: E402
+from recbole_losses import native, scoring  # noqa: E402
+from recbole_losses.models import graph  # noqa: E402
 
 
 def training_graph(data_path: str | None, dataset: str, users: int, items: int, interactions: int):
