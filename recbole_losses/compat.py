@@ -21,6 +21,11 @@ Nothing here edits RecBole's files.
   :func:`recbole_losses.functional.kmeans` (Lloyd's k-means in torch, on the model's device) and
   returns what RecBole's returns: the L2-normalised centroids and each row's cluster, both tensors
   on the model's device.
+- :func:`patch_ensure_dir`: ``recbole/utils/utils.py`` ``ensure_dir`` checks that a folder is
+  missing, then creates it: two ranks of a ``--nproc`` run building their trainers at once could
+  both see it missing, and the second ``os.makedirs`` raised ``FileExistsError`` and stopped the
+  run. Every RecBole module that imported it (trainer, dataset, data utils) gets
+  ``os.makedirs(..., exist_ok=True)``, the same folder without the race.
 - ``recbole.quick_start`` imports ray 2.6.3, which breaks on NumPy 2 and setuptools >= 81: we never
   import it (see ``recbole_losses.quick_start``).
 
@@ -33,11 +38,14 @@ read checkpoints of plain values instead (:mod:`recbole_losses.checkpoint`,
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["apply_all", "faiss_gpu_available", "ncl_torch_kmeans", "patch_dok_update", "patch_grad_scaler",
+__all__ = ["apply_all", "ensure_dir", "faiss_gpu_available", "ncl_torch_kmeans", "patch_dok_update",
+           "patch_ensure_dir", "patch_grad_scaler",
            "patch_ncl_kmeans", "patch_numpy_aliases"]
 
 _NUMPY_ALIASES = {"float_": "float64", "complex_": "complex128", "unicode_": "str_"}
@@ -139,8 +147,30 @@ def patch_ncl_kmeans() -> bool:
     return True
 
 
+# The RecBole modules that bound ``ensure_dir`` by name when they were imported.
+ENSURE_DIR_MODULES = ("recbole.utils.utils", "recbole.utils", "recbole.trainer.trainer", "recbole.data.dataset.dataset",
+                      "recbole.data.utils")
+
+
+def ensure_dir(dir_path) -> None:
+    """Create ``dir_path`` (and its parents) unless it exists, race-free across processes."""
+    os.makedirs(dir_path, exist_ok=True)
+
+
+def patch_ensure_dir() -> bool:
+    """Give every module of ``ENSURE_DIR_MODULES`` :func:`ensure_dir`; True if any was patched now."""
+    patched = False
+    for name in ENSURE_DIR_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "ensure_dir", None) is not ensure_dir:
+            module.ensure_dir = ensure_dir
+            patched = True
+    return patched
+
+
 def apply_all() -> None:
     """Every patch above; each is idempotent. ``import recbole_losses`` calls it once."""
+    patch_ensure_dir()
     patch_numpy_aliases()
     patch_dok_update()
     patch_grad_scaler()

@@ -109,3 +109,21 @@ def test_recbole_trainer_amp_reads_current_names_without_warnings():
         with trainer_module.amp.autocast(enabled=False):  # what NCLTrainer's epoch enters
             y = torch.ones(2) * 2
     assert not scaler.is_enabled() and y.dtype == torch.float32
+
+
+def test_every_recbole_ensure_dir_creates_folders_without_a_race(tmp_path):
+    """Two ranks creating one checkpoint folder at once: RecBole's check-then-create raised
+    FileExistsError in the second; every module that imported it now gets os.makedirs(exist_ok)."""
+    import importlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recbole_losses import compat
+
+    for name in compat.ENSURE_DIR_MODULES:
+        assert importlib.import_module(name).ensure_dir is compat.ensure_dir, name
+    target = tmp_path / "a" / "b"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: compat.ensure_dir(str(target)), range(32)))
+    assert target.is_dir()
+    compat.ensure_dir(str(target))  # an existing folder: nothing to do, no error
+    assert compat.patch_ensure_dir() is False  # idempotent
