@@ -247,150 +247,152 @@ static inline double fold_f64(vec_f64 v) {
 #endif
 }
 
-#define FLOAT_KERNELS(T, S)                                                                              \
-    enum { LANES_##S = VECTOR_BYTES / sizeof(T) };                                                       \
-                                                                                                         \
-    static inline vec_##S load_##S(const T *p) {                                                         \
-        vec_##S v;                                                                                       \
-        __builtin_memcpy(&v, p, sizeof v);                                                               \
-        return v;                                                                                        \
-    }                                                                                                    \
-                                                                                                         \
-    static inline __attribute__((always_inline)) T dot_##S(const T *a, const T *b, int64_t n) {          \
-        vec_##S acc = {0};                                                                               \
-        int64_t j = 0;                                                                                   \
-        for (; j + LANES_##S <= n; j += LANES_##S) acc += load_##S(a + j) * load_##S(b + j);             \
-        T sum = fold_##S(acc);                                                                           \
-        for (; j < n; j++) sum += a[j] * b[j];                                                           \
-        return sum;                                                                                      \
-    }                                                                                                    \
-                                                                                                         \
-    /* Item i's scores; n = dim, a constant where the caller passes BLOCK (the loop then unrolls). */    \
-    static inline __attribute__((always_inline)) void item_scores_##S(                                   \
-        T *scores, const T *user, const T *item, const int32_t *order, const int32_t *row_of,            \
-        int64_t first, int64_t last, int64_t n) {                                                        \
-        for (int64_t p = first; p < last; p++)                                                           \
-            scores[order[p]] = dot_##S(user + (int64_t)row_of[p] * n, item, n);                          \
-    }                                                                                                    \
-                                                                                                         \
-    /* out[0 .. n) = sum_p       weights[p'] * sources[s(p)][j0 .. j0 + n), p in [first, last), with     \
-     * p' = weight_index[p] (p without an index) and s(p) = source_index[p] (or source_index32[p]).      \
-     * n <= BLOCK; where the caller passes n = BLOCK the accumulators stay in registers. */              \
-    static inline __attribute__((always_inline)) void accumulate_run_##S(                                \
-        T *out, const T *weights, const int32_t *weight_index, const T *sources,                         \
-        const int64_t *source_index, const int32_t *source_index32, int64_t first, int64_t last,         \
-        int64_t dim, int64_t j0, int64_t n) {                                                            \
-        vec_##S acc[BLOCK / LANES_##S] = {{0}};                                                          \
-        T tail[LANES_##S] = {0};                                                                         \
-        const int64_t whole = n / LANES_##S;                                                             \
-        for (int64_t p = first; p < last; p++) {                                                         \
-            const T w = weights[weight_index ? weight_index[p] : p];                                     \
-            const T *x = sources + (source_index ? source_index[p] : source_index32[p]) * dim + j0;      \
-            for (int64_t v = 0; v < whole; v++) acc[v] += w * load_##S(x + v * LANES_##S);               \
-            for (int64_t j = whole * LANES_##S; j < n; j++) tail[j - whole * LANES_##S] += w * x[j];     \
-        }                                                                                                \
-        for (int64_t v = 0; v < whole; v++)                                                              \
-            __builtin_memcpy(out + v * LANES_##S, &acc[v], sizeof acc[v]);                               \
-        for (int64_t j = whole * LANES_##S; j < n; j++) out[j] = tail[j - whole * LANES_##S];            \
-    }                                                                                                    \
-                                                                                                         \
-    int sampled_dot_##S(T *scores, const T *user, const T *table, const int32_t *offsets,                \
-                        const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries,   \
-                        int64_t dim, int64_t min_parallel_entries) {                                     \
-        _Pragma("omp parallel for schedule(dynamic, 32) if (entries >= min_parallel_entries)")           \
-        for (int64_t i = 0; i < n_items; i++) {                                                          \
-            const int64_t last = i + 1 < n_items ? offsets[i + 1] : entries;                             \
-            if (dim == BLOCK)                                                                            \
-                item_scores_##S(scores, user, table + i * dim, order, row_of, offsets[i], last, BLOCK);  \
-            else                                                                                         \
-                item_scores_##S(scores, user, table + i * dim, order, row_of, offsets[i], last, dim);    \
-        }                                                                                                \
-        return 0;                                                                                        \
-    }                                                                                                    \
-                                                                                                         \
-    int user_gradient_##S(T *out, const T *grad, const T *table, const int64_t *items, int64_t rows,     \
-                          int64_t cols, int64_t dim, int64_t min_parallel_entries) {                     \
-        _Pragma("omp parallel for schedule(static) if (rows * cols >= min_parallel_entries)")            \
-        for (int64_t b = 0; b < rows; b++)                                                               \
-            for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                \
-                if (dim - j0 >= BLOCK)                                                                   \
-                    accumulate_run_##S(out + b * dim + j0, grad + b * cols, NULL, table,                 \
-                                       items + b * cols, NULL, 0, cols, dim, j0, BLOCK);                 \
-                else                                                                                     \
-                    accumulate_run_##S(out + b * dim + j0, grad + b * cols, NULL, table,                 \
-                                       items + b * cols, NULL, 0, cols, dim, j0, dim - j0);              \
-            }                                                                                            \
-        return 0;                                                                                        \
-    }                                                                                                    \
-                                                                                                         \
-    int item_gradient_##S(T *out, const T *grad, const T *user, const int32_t *offsets,                  \
-                          const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries, \
-                          int64_t dim, int64_t min_parallel_entries) {                                   \
-        _Pragma("omp parallel for schedule(dynamic, 32) if (entries >= min_parallel_entries)")           \
-        for (int64_t i = 0; i < n_items; i++) {                                                          \
-            const int64_t first = offsets[i], last = i + 1 < n_items ? offsets[i + 1] : entries;         \
-            for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                \
-                if (dim - j0 >= BLOCK)                                                                   \
-                    accumulate_run_##S(out + i * dim + j0, grad, order, user, NULL, row_of, first, last, \
-                                       dim, j0, BLOCK);                                                  \
-                else                                                                                     \
-                    accumulate_run_##S(out + i * dim + j0, grad, order, user, NULL, row_of, first, last, \
-                                       dim, j0, dim - j0);                                               \
-            }                                                                                            \
-        }                                                                                                \
-        return 0;                                                                                        \
-    }                                                                                                    \
-                                                                                                         \
-    int csr_matmul_##S(T *out, T *total, const T *base, const int64_t *indptr, const int64_t *indices,   \
-                       const T *values, const T *dense, int64_t rows, int64_t dim, T divisor,            \
-                       int64_t min_parallel_entries) {                                                   \
-        _Pragma("omp parallel for schedule(dynamic, 64) if (indptr[rows] >= min_parallel_entries)")      \
-        for (int64_t r = 0; r < rows; r++) {                                                             \
-            for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                \
-                const int64_t n = dim - j0 < BLOCK ? dim - j0 : BLOCK;                                   \
-                T product[BLOCK];                                                                        \
-                if (n == BLOCK)                                                                          \
-                    accumulate_run_##S(product, values, NULL, dense, indices, NULL, indptr[r],           \
-                                       indptr[r + 1], dim, j0, BLOCK);                                   \
-                else                                                                                     \
-                    accumulate_run_##S(product, values, NULL, dense, indices, NULL, indptr[r],           \
-                                       indptr[r + 1], dim, j0, n);                                       \
-                if (out)                                                                                 \
-                    for (int64_t j = 0; j < n; j++) out[r * dim + j0 + j] = product[j];                  \
-                if (total)                                                                               \
-                    for (int64_t j = 0; j < n; j++) {                                                    \
-                        const int64_t e = r * dim + j0 + j;                                              \
-                        const T sum = (base ? base[e] : total[e]) + product[j];                          \
-                        total[e] = divisor == 1 ? sum : sum / divisor;                                   \
-                    }                                                                                    \
-            }                                                                                            \
-        }                                                                                                \
-        return 0;                                                                                        \
-    }                                                                                                    \
-                                                                                                         \
-    int normalize_rows_##S(T *y, T *norms, const T *x, int64_t rows, int64_t dim, T eps,                 \
-                           int64_t min_parallel_entries) {                                               \
-        _Pragma("omp parallel for schedule(static) if (rows * dim >= min_parallel_entries)")             \
-        for (int64_t r = 0; r < rows; r++) {                                                             \
-            const T *row = x + r * dim;                                                                  \
-            const T norm = sqrt(dot_##S(row, row, dim)), denominator = norm < eps ? eps : norm;          \
-            norms[r] = norm;                                                                             \
-            for (int64_t j = 0; j < dim; j++) y[r * dim + j] = row[j] / denominator;                     \
-        }                                                                                                \
-        return 0;                                                                                        \
-    }                                                                                                    \
-                                                                                                         \
-    int normalize_rows_backward_##S(T *grad_x, const T *grad, const T *y, const T *norms, int64_t rows,  \
-                                    int64_t dim, T eps, int64_t min_parallel_entries) {                  \
-        _Pragma("omp parallel for schedule(static) if (rows * dim >= min_parallel_entries)")             \
-        for (int64_t r = 0; r < rows; r++) {                                                             \
-            const T *g = grad + r * dim, *yr = y + r * dim;                                              \
-            const T projection = norms[r] < eps ? 0 : dot_##S(g, yr, dim);                               \
-            const T denominator = norms[r] < eps ? eps : norms[r];                                       \
-            for (int64_t j = 0; j < dim; j++)                                                            \
-                grad_x[r * dim + j] = (g[j] - yr[j] * projection) / denominator;                         \
-        }                                                                                                \
-        return 0;                                                                                        \
+#define FLOAT_KERNELS(T, S)                                                                                  \
+    enum { LANES_##S = VECTOR_BYTES / sizeof(T) };                                                           \
+                                                                                                             \
+    static inline vec_##S load_##S(const T *p) {                                                             \
+        vec_##S v;                                                                                           \
+        __builtin_memcpy(&v, p, sizeof v);                                                                   \
+        return v;                                                                                            \
+    }                                                                                                        \
+                                                                                                             \
+    static inline __attribute__((always_inline)) T dot_##S(const T *a, const T *b, int64_t n) {              \
+        vec_##S acc = {0};                                                                                   \
+        int64_t j = 0;                                                                                       \
+        for (; j + LANES_##S <= n; j += LANES_##S) acc += load_##S(a + j) * load_##S(b + j);                 \
+        T sum = fold_##S(acc);                                                                               \
+        for (; j < n; j++) sum += a[j] * b[j];                                                               \
+        return sum;                                                                                          \
+    }                                                                                                        \
+                                                                                                             \
+    /* Item i's scores; n = dim, a constant where the caller passes BLOCK (the loop then unrolls). */        \
+    static inline __attribute__((always_inline)) void item_scores_##S(                                       \
+        T *scores, const T *user, const T *item, const int32_t *order, const int32_t *row_of,                \
+        int64_t first, int64_t last, int64_t n) {                                                            \
+        for (int64_t p = first; p < last; p++)                                                               \
+            scores[order[p]] = dot_##S(user + (int64_t)row_of[p] * n, item, n);                              \
+    }                                                                                                        \
+                                                                                                             \
+    /* out[0 .. n) = sum_p       weights[p'] * sources[s(p)][j0 .. j0 + n), p in [first, last), with         \
+     * p' = weight_index[p] (p without an index) and s(p) = source_index[p] (or source_index32[p]).          \
+     * n <= BLOCK; where the caller passes n = BLOCK the accumulators stay in registers. */                  \
+    static inline __attribute__((always_inline)) void accumulate_run_##S(                                    \
+        T *out, const T *weights, const int32_t *weight_index, const T *sources,                             \
+        const int64_t *source_index, const int32_t *source_index32, int64_t first, int64_t last,             \
+        int64_t dim, int64_t j0, int64_t n) {                                                                \
+        vec_##S acc[BLOCK / LANES_##S] = {{0}};                                                              \
+        T tail[LANES_##S] = {0};                                                                             \
+        const int64_t whole = n / LANES_##S;                                                                 \
+        for (int64_t p = first; p < last; p++) {                                                             \
+            const T w = weights[weight_index ? weight_index[p] : p];                                         \
+            const T *x = sources + (source_index ? source_index[p] : source_index32[p]) * dim + j0;          \
+            for (int64_t v = 0; v < whole; v++) acc[v] += w * load_##S(x + v * LANES_##S);                   \
+            for (int64_t j = whole * LANES_##S; j < n; j++) tail[j - whole * LANES_##S] += w * x[j];         \
+        }                                                                                                    \
+        for (int64_t v = 0; v < whole; v++)                                                                  \
+            __builtin_memcpy(out + v * LANES_##S, &acc[v], sizeof acc[v]);                                   \
+        for (int64_t j = whole * LANES_##S; j < n; j++) out[j] = tail[j - whole * LANES_##S];                \
+    }                                                                                                        \
+                                                                                                             \
+    /* out[0 .. dim) = sum_p weights[p'] * sources[s(p)], block by block (accumulate_run). */                \
+    static inline __attribute__((always_inline)) void accumulate_row_##S(                                    \
+        T *out, const T *weights, const int32_t *weight_index, const T *sources,                             \
+        const int64_t *source_index, const int32_t *source_index32, int64_t first, int64_t last,             \
+        int64_t dim) {                                                                                       \
+        for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                        \
+            if (dim - j0 >= BLOCK)                                                                           \
+                accumulate_run_##S(out + j0, weights, weight_index, sources, source_index, source_index32,   \
+                                   first, last, dim, j0, BLOCK);                                             \
+            else                                                                                             \
+                accumulate_run_##S(out + j0, weights, weight_index, sources, source_index, source_index32,   \
+                                   first, last, dim, j0, dim - j0);                                          \
+        }                                                                                                    \
+    }                                                                                                        \
+                                                                                                             \
+    int sampled_dot_##S(T *scores, const T *user, const T *table, const int32_t *offsets,                    \
+                        const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries,       \
+                        int64_t dim, int64_t min_parallel_entries) {                                         \
+        _Pragma("omp parallel for schedule(dynamic, 32) if (entries >= min_parallel_entries)")               \
+        for (int64_t i = 0; i < n_items; i++) {                                                              \
+            const int64_t last = i + 1 < n_items ? offsets[i + 1] : entries;                                 \
+            if (dim == BLOCK)                                                                                \
+                item_scores_##S(scores, user, table + i * dim, order, row_of, offsets[i], last, BLOCK);      \
+            else                                                                                             \
+                item_scores_##S(scores, user, table + i * dim, order, row_of, offsets[i], last, dim);        \
+        }                                                                                                    \
+        return 0;                                                                                            \
+    }                                                                                                        \
+                                                                                                             \
+    int user_gradient_##S(T *out, const T *grad, const T *table, const int64_t *items, int64_t rows,         \
+                          int64_t cols, int64_t dim, int64_t min_parallel_entries) {                         \
+        _Pragma("omp parallel for schedule(static) if (rows * cols >= min_parallel_entries)")                \
+        for (int64_t b = 0; b < rows; b++)                                                                   \
+            accumulate_row_##S(out + b * dim, grad + b * cols, NULL, table, items + b * cols, NULL, 0, cols, \
+                               dim);                                                                         \
+        return 0;                                                                                            \
+    }                                                                                                        \
+                                                                                                             \
+    int item_gradient_##S(T *out, const T *grad, const T *user, const int32_t *offsets,                      \
+                          const int32_t *order, const int32_t *row_of, int64_t n_items, int64_t entries,     \
+                          int64_t dim, int64_t min_parallel_entries) {                                       \
+        _Pragma("omp parallel for schedule(dynamic, 32) if (entries >= min_parallel_entries)")               \
+        for (int64_t i = 0; i < n_items; i++) {                                                              \
+            const int64_t first = offsets[i], last = i + 1 < n_items ? offsets[i + 1] : entries;             \
+            accumulate_row_##S(out + i * dim, grad, order, user, NULL, row_of, first, last, dim);            \
+        }                                                                                                    \
+        return 0;                                                                                            \
+    }                                                                                                        \
+                                                                                                             \
+    int csr_matmul_##S(T *out, T *total, const T *base, const int64_t *indptr, const int64_t *indices,       \
+                       const T *values, const T *dense, int64_t rows, int64_t dim, T divisor,                \
+                       int64_t min_parallel_entries) {                                                       \
+        _Pragma("omp parallel for schedule(dynamic, 64) if (indptr[rows] >= min_parallel_entries)")          \
+        for (int64_t r = 0; r < rows; r++) {                                                                 \
+            for (int64_t j0 = 0; j0 < dim; j0 += BLOCK) {                                                    \
+                const int64_t n = dim - j0 < BLOCK ? dim - j0 : BLOCK;                                       \
+                T product[BLOCK];                                                                            \
+                if (n == BLOCK)                                                                              \
+                    accumulate_run_##S(product, values, NULL, dense, indices, NULL, indptr[r],               \
+                                       indptr[r + 1], dim, j0, BLOCK);                                       \
+                else                                                                                         \
+                    accumulate_run_##S(product, values, NULL, dense, indices, NULL, indptr[r],               \
+                                       indptr[r + 1], dim, j0, n);                                           \
+                if (out)                                                                                     \
+                    for (int64_t j = 0; j < n; j++) out[r * dim + j0 + j] = product[j];                      \
+                if (total)                                                                                   \
+                    for (int64_t j = 0; j < n; j++) {                                                        \
+                        const int64_t e = r * dim + j0 + j;                                                  \
+                        const T sum = (base ? base[e] : total[e]) + product[j];                              \
+                        total[e] = divisor == 1 ? sum : sum / divisor;                                       \
+                    }                                                                                        \
+            }                                                                                                \
+        }                                                                                                    \
+        return 0;                                                                                            \
+    }                                                                                                        \
+                                                                                                             \
+    int normalize_rows_##S(T *y, T *norms, const T *x, int64_t rows, int64_t dim, T eps,                     \
+                           int64_t min_parallel_entries) {                                                   \
+        _Pragma("omp parallel for schedule(static) if (rows * dim >= min_parallel_entries)")                 \
+        for (int64_t r = 0; r < rows; r++) {                                                                 \
+            const T *row = x + r * dim;                                                                      \
+            const T norm = sqrt(dot_##S(row, row, dim)), denominator = norm < eps ? eps : norm;              \
+            norms[r] = norm;                                                                                 \
+            for (int64_t j = 0; j < dim; j++) y[r * dim + j] = row[j] / denominator;                         \
+        }                                                                                                    \
+        return 0;                                                                                            \
+    }                                                                                                        \
+                                                                                                             \
+    int normalize_rows_backward_##S(T *grad_x, const T *grad, const T *y, const T *norms, int64_t rows,      \
+                                    int64_t dim, T eps, int64_t min_parallel_entries) {                      \
+        _Pragma("omp parallel for schedule(static) if (rows * dim >= min_parallel_entries)")                 \
+        for (int64_t r = 0; r < rows; r++) {                                                                 \
+            const T *g = grad + r * dim, *yr = y + r * dim;                                                  \
+            const T projection = norms[r] < eps ? 0 : dot_##S(g, yr, dim);                                   \
+            const T denominator = norms[r] < eps ? eps : norms[r];                                           \
+            for (int64_t j = 0; j < dim; j++)                                                                \
+                grad_x[r * dim + j] = (g[j] - yr[j] * projection) / denominator;                             \
+        }                                                                                                    \
+        return 0;                                                                                            \
     }
 
 FLOAT_KERNELS(float, f32)
