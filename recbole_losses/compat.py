@@ -148,8 +148,8 @@ def patch_ncl_kmeans() -> bool:
 
 
 # The RecBole modules that bound ``ensure_dir`` by name when they were imported.
-ENSURE_DIR_MODULES = ("recbole.utils.utils", "recbole.utils", "recbole.trainer.trainer", "recbole.data.dataset.dataset",
-                      "recbole.data.utils")
+ENSURE_DIR_MODULES = ("recbole.utils.utils", "recbole.utils", "recbole.utils.logger", "recbole.trainer.trainer",
+                      "recbole.data.dataset.dataset", "recbole.data.utils")
 
 
 def ensure_dir(dir_path) -> None:

@@ -1,8 +1,10 @@
 """Each fix in recbole_losses.compat, the checkpoint loader that replaces RecBole's bare torch.load,
 and that recbole.quick_start (ray) is never imported."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +121,16 @@ def test_every_recbole_ensure_dir_creates_folders_without_a_race(tmp_path):
 
     from recbole_losses import compat
 
+    import recbole
+
+    # Every module of RecBole that imports ensure_dir by name, found from its sources (init_logger's
+    # recbole.utils.logger was once missed and two ranks raised on './log').
+    package = Path(recbole.__file__).parent
+    importers = {
+        ".".join(("recbole",) + path.relative_to(package).with_suffix("").parts).removesuffix(".__init__")
+        for path in package.rglob("*.py")
+        if re.search(r"^from .* import .*\bensure_dir\b", path.read_text(), re.MULTILINE)}
+    assert importers and importers <= set(compat.ENSURE_DIR_MODULES), importers - set(compat.ENSURE_DIR_MODULES)
     for name in compat.ENSURE_DIR_MODULES:
         assert importlib.import_module(name).ensure_dir is compat.ensure_dir, name
     target = tmp_path / "a" / "b"
