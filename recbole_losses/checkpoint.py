@@ -16,7 +16,9 @@ values only:
   is applied to data, so saved ids never silently point at other users or items.
 
 Writing (:func:`save_checkpoint`) goes to a temporary file in the same folder, then
-``os.replace``: an interrupted write leaves the previous file whole. Names
+``os.replace``: an interrupted write leaves the previous file whole. A Ctrl-C during the write is
+held until the file is in place, then raised (torch's zip writer would turn a ``KeyboardInterrupt``
+raised inside it into a ``RuntimeError``, so the interrupt would read as a failed run). Names
 (:func:`checkpoint_filename`) carry the time and a random part, so concurrent runs never share a
 file. Reading (:func:`load_checkpoint`) uses torch's safe ``weights_only`` loader; a missing,
 truncated or foreign file is a ``ValueError``/``FileNotFoundError`` naming it. Nothing read from
@@ -27,8 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import contextlib
 import pickle
 import random
+import signal
+import threading
 import tempfile
 import uuid
 import warnings
@@ -83,10 +88,34 @@ def _umask() -> int:
     return umask
 
 
+@contextlib.contextmanager
+def _sigint_held():
+    """Hold a Ctrl-C (SIGINT at Python's default handler, in the main thread) until the block ends,
+    then raise it as the ``KeyboardInterrupt`` it would have been."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        signal.default_int_handler(*received[0])
+
+
 def save_checkpoint(state: dict, path) -> None:
     """Write ``state`` to ``path`` atomically: into a temporary file in the same folder, flushed to
-    disk, then renamed over ``path`` (``os.replace``). An interruption leaves the previous file.
-    The file's mode follows the umask (0644 under the usual 022), like the run's logs."""
+    disk, then renamed over ``path`` (``os.replace``). An interruption leaves the previous file; a
+    Ctrl-C during the write is raised once the file is in place. The file's mode follows the umask
+    (0644 under the usual 022), like the run's logs."""
+    with _sigint_held():
+        _write_atomically(state, path)
+
+
+def _write_atomically(state: dict, path) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")

@@ -193,6 +193,27 @@ def test_an_interrupted_write_leaves_the_previous_checkpoint_whole(toy, monkeypa
         os.path.basename(p) for p in (path, trainer.resume_point_file))
 
 
+def test_ctrl_c_during_a_write_is_raised_once_the_checkpoint_is_whole(toy, monkeypatch):
+    """A SIGINT landing inside torch.save: torch's zip writer turned the KeyboardInterrupt into a
+    RuntimeError ("unexpected pos"), so a tuner read Ctrl-C as a failed trial. The write now
+    finishes, the file is whole, then the KeyboardInterrupt is raised."""
+    import signal
+
+    trainer, _ = _trained(toy)
+    real_save = torch.save
+
+    def save_under_ctrl_c(obj, f, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # what a terminal's Ctrl-C delivers, mid-write
+        real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_under_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        trainer._save_checkpoint(5)
+    monkeypatch.undo()
+    assert load_checkpoint(trainer.saved_model_file)["epoch"] == 5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_truncated_checkpoint_is_a_clear_error_naming_the_file(toy):
     trainer, test = _trained(toy)
     data = open(trainer.saved_model_file, "rb").read()
