@@ -201,17 +201,22 @@ def test_ctrl_c_during_a_write_is_raised_once_the_checkpoint_is_whole(toy, monke
 
     trainer, _ = _trained(toy)
     real_save = torch.save
+    # Python's own handler, as in a terminal (a job started with `&` inherits SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def save_under_ctrl_c(obj, f, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # what a terminal's Ctrl-C delivers, mid-write
         real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save_under_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        trainer._save_checkpoint(5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trainer._save_checkpoint(5)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
     assert load_checkpoint(trainer.saved_model_file)["epoch"] == 5
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_truncated_checkpoint_is_a_clear_error_naming_the_file(toy):
