@@ -33,6 +33,7 @@ __all__ = [
     "global_rank",
     "init_process_group",
     "is_multi_process",
+    "rank_threads",
     "resolve_settings",
     "spawn",
     "sync_step_state",
@@ -114,7 +115,12 @@ def spawn(fn, config, args: tuple):
     program in the meantime, and no rank hosts what the others still need at teardown. Otherwise
     they meet at ``tcp://ip:port`` (default localhost:5678), as RecBole's ranks do. A ValueError
     or FileNotFoundError in a rank (a setting the data rejects, a port in use) is raised here as a
-    one-line ValueError naming the rank."""
+    one-line ValueError naming the rank.
+
+    Each rank runs :func:`rank_threads` intra-op threads: this machine's share of torch's default
+    count (its cores) unless ``OMP_NUM_THREADS`` is set, as ``torchrun`` does; ``nproc`` ranks of
+    a full count each would oversubscribe the cores, and OpenMP's spinning threads then wait on
+    descheduled ones (10–20× slower steps on 2 cores)."""
     import tempfile
 
     import torch.multiprocessing as mp
@@ -144,9 +150,17 @@ def spawn(fn, config, args: tuple):
         return None if queue.empty() else queue.get()
 
 
+def rank_threads(default: int, nproc: int, environ) -> int:
+    """Intra-op threads of one of ``nproc`` ranks on a machine: ``default`` (torch's count, the
+    cores) divided among them, at least 1; ``default`` itself where ``OMP_NUM_THREADS`` is set
+    (the user's own choice, per process)."""
+    return default if environ.get("OMP_NUM_THREADS") else max(1, default // nproc)
+
+
 def _run_rank(local_rank: int, fn, args: tuple, settings: dict, queue, rendezvous: dict | None = None) -> None:
     import torch.distributed as dist
 
+    torch.set_num_threads(rank_threads(torch.get_num_threads(), settings["nproc"], os.environ))
     try:
         if rendezvous is not None:
             dist.init_process_group(backend=rendezvous["backend"], init_method=rendezvous["init_method"],

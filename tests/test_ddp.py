@@ -255,3 +255,29 @@ def test_run_spawns_the_ranks_and_resumes_in_multi_process_mode(workdir):
     end, expected = torch.load(resumed_file)["state_dict"], torch.load(full_file)["state_dict"]
     for key, value in expected.items():
         assert torch.equal(end[key], value), key
+
+
+def test_each_rank_runs_its_share_of_the_cores(monkeypatch):
+    """nproc ranks of torch's full thread count each oversubscribe the cores (OpenMP's spinning
+    threads then wait on descheduled ones): a rank runs cores // nproc threads unless the user set
+    OMP_NUM_THREADS, as torchrun does."""
+    from recbole_losses import distributed
+
+    assert distributed.rank_threads(16, 2, {}) == 8
+    assert distributed.rank_threads(2, 2, {}) == 1
+    assert distributed.rank_threads(2, 4, {}) == 1
+    assert distributed.rank_threads(16, 2, {"OMP_NUM_THREADS": "3"}) == 16  # the user's own choice
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    results = []
+
+    class Queue:
+        put = results.append
+
+    try:
+        torch.set_num_threads(4)
+        distributed._run_rank(0, lambda config: (config["local_rank"], torch.get_num_threads()), (),
+                              {"nproc": 2, "offset": 0, "world_size": 2}, Queue())
+    finally:
+        torch.set_num_threads(before)
+    assert results == [(0, 2)]
