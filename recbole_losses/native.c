@@ -48,14 +48,19 @@ typedef struct {
     int has_spare;
 } stream_t;
 
+/* wyrand's next 64-bit number (its state only counts up by P0, so `state -= P0` gives it back). */
+static inline uint64_t next64(stream_t *s) {
+    s->state += P0;
+    const __uint128_t t = (__uint128_t)s->state * (s->state ^ P1);
+    return (uint64_t)(t >> 64) ^ (uint64_t)t;
+}
+
 static inline uint32_t next32(stream_t *s) {
     if (s->has_spare) {
         s->has_spare = 0;
         return s->spare;
     }
-    s->state += P0;
-    const __uint128_t t = (__uint128_t)s->state * (s->state ^ P1);
-    const uint64_t x = (uint64_t)(t >> 64) ^ (uint64_t)t;
+    const uint64_t x = next64(s);
     s->spare = (uint32_t)(x >> 32);
     s->has_spare = 1;
     return (uint32_t)x;
@@ -77,6 +82,8 @@ static inline uint32_t bounded(stream_t *s, uint32_t range) {
     }
     return (uint32_t)(m >> 32);
 }
+
+static inline int is_set(const uint64_t *bits, int64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
 
 /* How many entries of the ascending run [first, first + n) are <= value. */
 static inline int64_t count_at_most(const int64_t *first, int64_t n, int64_t value) {
@@ -111,11 +118,28 @@ int draw_negatives(int64_t *out, const int64_t *users, int64_t rows, int64_t num
         for (int64_t k = 0; k < degree; k++) is_positive[positives[k] >> 6] |= 1ULL << (positives[k] & 63);
         stream_t stream = row_stream(seed, b);
         int64_t *row = out + b * num;
+        const uint32_t range = (uint32_t)(n_items - 1);
         for (int64_t j = 0; j < num; j++) {
+            /* The usual case, two draws from one 64-bit number: both halves pass Lemire's test
+             * without its threshold and neither is a positive, so both first rounds accept.
+             * Otherwise the number is given back and the draw goes the general way below: the
+             * stream is the same either way. */
+            if (max_rounds > 0 && !stream.has_spare && j + 1 < num) {
+                const uint64_t x = next64(&stream);
+                const uint64_t m0 = (x & 0xffffffffULL) * range, m1 = (x >> 32) * range;
+                const int64_t c0 = 1 + (int64_t)(m0 >> 32), c1 = 1 + (int64_t)(m1 >> 32);
+                if ((uint32_t)m0 >= range && (uint32_t)m1 >= range && !is_set(is_positive, c0) &&
+                    !is_set(is_positive, c1)) {
+                    row[j] = c0;
+                    row[++j] = c1;
+                    continue;
+                }
+                stream.state -= P0;
+            }
             int64_t item = -1;
             for (int64_t round = 0; round < max_rounds; round++) {
-                const int64_t candidate = 1 + (int64_t)bounded(&stream, (uint32_t)(n_items - 1));
-                if (!((is_positive[candidate >> 6] >> (candidate & 63)) & 1)) {
+                const int64_t candidate = 1 + (int64_t)bounded(&stream, range);
+                if (!is_set(is_positive, candidate)) {
                     item = candidate;
                     break;
                 }
