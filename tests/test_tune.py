@@ -189,6 +189,21 @@ def test_rerun_completes_the_budget_without_duplicates(workdir):
     assert len(third.study.get_trials()) == 4 and third.test_result == test
 
 
+def test_a_finished_study_holds_no_idle_connections_and_reads_heartbeat_ages(workdir):
+    """A study run inside a longer process (a notebook tuning several losses against one server)
+    gives its pooled connections back when it ends; the waiting line's heartbeat ages are read
+    through Optuna's cache wrapper (they were never found behind it)."""
+    from recbole_losses.tuning.storage import heartbeat_ages, study_engine
+
+    outcome = run_study(settings(workdir, 1), log=quiet)
+    engine = study_engine(outcome.study)
+    assert engine is not None and engine.pool.checkedin() == 0
+    trial = outcome.study.ask()  # still usable: it connects again
+    outcome.study._storage.record_heartbeat(trial._trial_id)
+    ages = heartbeat_ages(outcome.study)
+    assert set(ages) == {trial.number} and 0 <= ages[trial.number] < 60
+
+
 def test_an_interrupted_trial_continues_from_its_last_epoch(workdir, interrupt_at_epoch):
     """Ctrl-C in a trial's third epoch, then the same command again: the next trial takes the
     interrupted trial's settings and checkpoint folder, resumes at its last epoch and ends with the

@@ -80,13 +80,27 @@ def open_storage(url: str, heartbeat_interval: int = 60, grace_period: int = 180
             time.sleep(1.0 + attempt)
 
 
+def study_engine(study):
+    """The SQLAlchemy engine of ``study``'s database storage (Optuna wraps it in a cache), or None."""
+    storage = study._storage
+    return getattr(getattr(storage, "_backend", storage), "engine", None)
+
+
+def release_connections(study) -> None:
+    """Close the idle database connections ``study`` holds (its storage's pool); the study stays
+    usable and connects again when read. A study run inside a longer process (a notebook, a
+    script tuning several losses) would otherwise keep them open against the server's limit."""
+    engine = study_engine(study)
+    if engine is not None:
+        engine.dispose()
+
+
 def heartbeat_ages(study) -> dict[int, float]:
     """Seconds since the last heartbeat of each running trial of ``study`` that has one, by trial
     number, measured by the database's clock (as Optuna's stale check is)."""
     import sqlalchemy
 
-    storage = study._storage
-    engine = getattr(storage, "engine", None)
+    engine = study_engine(study)
     if engine is None:
         return {}
     query = sqlalchemy.text(
@@ -113,4 +127,5 @@ def heartbeat_ages(study) -> dict[int, float]:
     return ages
 
 
-__all__ = ["check_database", "heartbeat_ages", "open_storage", "optuna_tables"]
+__all__ = ["check_database", "heartbeat_ages", "open_storage", "optuna_tables", "release_connections",
+           "study_engine"]

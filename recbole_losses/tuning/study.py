@@ -46,7 +46,7 @@ from .sampling import make_pruner, make_sampler
 from .selection import best_test_result, selected_trial
 from .settings import TuneSettings
 from .space import Param, SpaceError, check_ranges, default_params_file, read_params_file
-from .storage import heartbeat_ages, open_storage
+from .storage import heartbeat_ages, open_storage, release_connections
 
 # Seconds between two looks at the trials other workers are running, at most.
 POLL_SECONDS = 5.0
@@ -153,6 +153,14 @@ def _run_study(settings: TuneSettings, pruner, log) -> StudyOutcome:
     metric = str(config["valid_metric"]).lower()
     claim_output_dir(settings.output_dir, settings.study_name, settings.storage, settings.overwrite)
     study = create_study(settings, config, params)
+    try:
+        return _run_trials(settings, study, params, source, metric, pruner, log)
+    finally:
+        release_connections(study)
+
+
+def _run_trials(settings: TuneSettings, study: optuna.Study, params: dict[str, Param], source: str, metric: str,
+                pruner, log) -> StudyOutcome:
     if pruner is not None:
         study.pruner = pruner
     name = f"[tune {study.study_name}]"
