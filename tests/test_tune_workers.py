@@ -21,6 +21,7 @@ import pytest
 from optuna.trial import TrialState
 
 from recbole_losses.data.toy import write_toy_dataset
+from recbole_losses.tuning.storage import release_connections
 
 REPO = Path(__file__).resolve().parent.parent
 BUDGET = 4
@@ -56,7 +57,11 @@ def trials(storage: str) -> list[optuna.trial.FrozenTrial]:
     """The study's trials as the storage holds them now ([] while it is being created)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.load_study(study_name=STUDY, storage=storage).get_trials(deepcopy=False)
+        study = optuna.load_study(study_name=STUDY, storage=storage)
+        try:
+            return study.get_trials(deepcopy=False)
+        finally:  # polled ten times a second: each load opens a pool, closed here, not at garbage collection
+            release_connections(study)
     except Exception:  # noqa: BLE001  the study or its tables do not exist yet, or the file is locked
         return []
 
